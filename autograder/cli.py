@@ -1,0 +1,97 @@
+"""Command line: `python -m autograder [SUBMISSION]` and its subcommands.
+
+Exit codes: 0 grading ran (whatever the score); 2 bad command line; 3 the submission could not
+be read or grading could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import stubgen
+from autograder.grading import available_topics, grade, parse_topics
+from autograder.report import render_table, write_gradescope, write_json
+from autograder.submission import SubmissionError
+
+EXIT_OK, EXIT_USAGE, EXIT_CANNOT_GRADE = 0, 2, 3
+SUBCOMMANDS = ("generate",)
+
+
+def grade_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Grade a submission: a folder (default exercises/), a .zip, a <topic>.py or a <topic>.ipynb. "
+        "Subcommands: generate (exercises/ from solutions/).",
+    )
+    p.add_argument("submission", nargs="?", default=str(stubgen.EXERCISES), help="what to grade (default: exercises/)")
+    p.add_argument("--only", metavar="TOPIC[,TOPIC]", help=f"grade only these topics ({', '.join(available_topics())})")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto: CUDA when available)")
+    p.add_argument("--seed", type=int, help="grading seed, to reproduce a run (default: random)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
+    p.add_argument("--memory-mb", type=int, default=0, help="worker address-space limit in MiB (default: none)")
+    p.add_argument("--sandbox", dest="sandbox", action="store_true", default=True, help="run code in a worker (default)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false", help="import the code here (debugging)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML")
+    p.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
+    p.add_argument("--quiet", action="store_true", help="print only the total")
+    return p
+
+
+def _resolve_submission(text: str) -> Path:
+    path = Path(text)
+    if not path.exists() and (stubgen.PROJECT_ROOT / text).exists():
+        path = stubgen.PROJECT_ROOT / text  # `python -m autograder solutions` from any folder
+    return path
+
+
+def cmd_grade(argv: list[str]) -> int:
+    args = grade_parser().parse_args(argv)
+    if args.timeout <= 0:
+        print("error: --timeout must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        topics = parse_topics(args.only)
+        report = grade(_resolve_submission(args.submission), topics, device=args.device, seed=args.seed,
+                       sandbox=args.sandbox, timeout=args.timeout, memory_mb=args.memory_mb, junit=args.junit)
+    except (SubmissionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_GRADE
+    if args.quiet:
+        print(f"{report.earned:g} / {report.possible:g}")
+    else:
+        print(render_table(report))
+    if args.json:
+        write_json(report, args.json)
+    if args.gradescope:
+        write_gradescope(report, args.gradescope)
+    return EXIT_OK if report.checks else EXIT_CANNOT_GRADE
+
+
+def cmd_generate(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m autograder generate",
+                                description="Write exercises/ from solutions/ (the single source).")
+    p.add_argument("--check", action="store_true", help="only report drift; exit 1 when exercises/ is out of date")
+    args = p.parse_args(argv)
+    try:
+        if args.check:
+            problems = stubgen.drift()
+            for problem in problems:
+                print(problem)
+            print("exercises/ is up to date" if not problems else f"{len(problems)} exercise file(s) out of date")
+            return 1 if problems else 0
+        written = stubgen.write()
+    except stubgen.StubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_GRADE
+    print("\n".join(f"wrote exercises/{n}" for n in written) or "exercises/ is up to date")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "generate":
+        return cmd_generate(argv[1:])
+    return cmd_grade(argv)

@@ -1,0 +1,169 @@
+"""Run the graded checks on one submission and gather a per-topic, per-task report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from autograder.submission import prepare
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+TOPIC_ORDER = ("metrics", "alignment", "fusion", "sentiment", "retrieval", "optimization")
+
+
+def available_topics() -> list[str]:
+    found = {p.stem.removeprefix("test_") for p in CHECKS_DIR.glob("test_*.py")}
+    return [t for t in TOPIC_ORDER if t in found] + sorted(found - set(TOPIC_ORDER))
+
+
+def parse_topics(only: str | None) -> list[str]:
+    """`--only metrics,fusion` -> ["metrics", "fusion"]; ValueError naming an unknown topic."""
+    topics = available_topics()
+    if not only:
+        return topics
+    chosen = [t.strip() for t in only.split(",") if t.strip()]
+    unknown = [t for t in chosen if t not in topics]
+    if unknown:
+        raise ValueError(f"--only: unknown topic {unknown[0]!r}; topics are {', '.join(topics)}")
+    return chosen
+
+
+@dataclass
+class CheckResult:
+    topic: str
+    task: str
+    check: str
+    points: float
+    passed: bool
+    feedback: str
+    seconds: float
+
+
+@dataclass
+class Report:
+    submission: str
+    seed: int
+    device: str
+    isolation: str
+    topics: list[str]
+    checks: list[CheckResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def earned(self) -> float:
+        return sum(c.points for c in self.checks if c.passed)
+
+    @property
+    def possible(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def tasks(self, topic: str) -> list[tuple[str, list[CheckResult]]]:
+        """The checks of one topic grouped by task, in the order the check file lists them."""
+        grouped: dict[str, list[CheckResult]] = {}
+        for c in self.checks:
+            if c.topic == topic:
+                grouped.setdefault(c.task, []).append(c)
+        return list(grouped.items())
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "checks"}
+        out.update(earned=self.earned, possible=self.possible, topics={})
+        for topic in self.topics:
+            out["topics"][topic] = {
+                task: {
+                    "earned": sum(c.points for c in cs if c.passed),
+                    "possible": sum(c.points for c in cs),
+                    "checks": [asdict(c) for c in cs],
+                }
+                for task, cs in self.tasks(topic)
+            }
+        return out
+
+
+class _Collector:
+    """A pytest plugin object that records one CheckResult per graded check."""
+
+    def __init__(self):
+        self.by_node: dict[str, CheckResult] = {}
+        self.problems: list[str] = []
+
+    def pytest_runtest_logreport(self, report):
+        info = getattr(report, "grading", None)
+        if info is None or report.skipped:
+            return
+        result = CheckResult(info["topic"], info["task"], info["check"], info["points"],
+                             report.passed and report.when == "call", info["feedback"], round(report.duration, 3))
+        previous = self.by_node.get(report.nodeid)
+        if previous is None or (previous.passed and not result.passed):
+            self.by_node[report.nodeid] = result
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.problems.append(f"could not collect {report.nodeid}: {str(report.longrepr).splitlines()[-1]}")
+
+
+def grade(
+    submission: Path,
+    topics: list[str] | None = None,
+    *,
+    device: str = "auto",
+    seed: int | None = None,
+    sandbox: bool = True,
+    timeout: float = 60.0,
+    memory_mb: int = 0,
+    junit: Path | None = None,
+) -> Report:
+    """Grade `submission` (folder, zip, .py or .ipynb) on `topics`; never raises for learner code."""
+    from mmprep.device import resolve_device
+
+    topics = topics or available_topics()
+    device = resolve_device(device)
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        folder = prepare(Path(submission), Path(tmp), topics)
+        collector = _Collector()
+        args = [
+            *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
+            "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+            "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
+            "--submission", str(folder), "--device", device, "--seed", str(seed),
+            "--check-timeout", str(timeout), "--memory-mb", str(memory_mb),
+            "--sandbox" if sandbox else "--no-sandbox",
+        ]
+        if junit is not None:
+            args += ["--junitxml", str(Path(junit).resolve())]
+        # pytest's own terminal output is replaced by our report; keep the grader's stdout clean
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_fd(1):
+            code = pytest.main(args, plugins=[collector])
+    from autograder.student import InProcessStudent, SandboxedStudent
+
+    isolation = (SandboxedStudent if sandbox else InProcessStudent).isolation
+    report = Report(str(submission), seed, device, isolation, topics, list(collector.by_node.values()),
+                    collector.problems, round(time.monotonic() - started, 2))
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        report.problems.append(f"pytest exited with {pytest.ExitCode(code).name}")
+    return report
+
+
+@contextlib.contextmanager
+def _quiet_fd(fd: int):
+    """Send a file descriptor to /dev/null for the block (in-process learner prints land there)."""
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
