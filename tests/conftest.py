@@ -1,0 +1,28 @@
+"""Shared fixtures for the project's own tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SEED = 20261129  # fixed, so CI is reproducible; the grader itself picks a random seed
+
+
+def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `python -m autograder ...` as a user would; returns the finished process."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="session")
+def cli_device(pytestconfig) -> str:
+    """The device the project's tests grade on: pytest's own --device option."""
+    from mmprep.device import resolve_device
+
+    return resolve_device(pytestconfig.getoption("device"))

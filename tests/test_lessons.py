@@ -1,0 +1,38 @@
+"""Every lesson is a valid notebook, committed without outputs, and runs top to bottom."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("*.ipynb"))
+CELL_TIMEOUT_S = 240  # a bound per cell; whole lessons take well under a minute on 2 cores
+
+
+def test_there_are_lessons():
+    assert LESSONS, "lessons/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_is_valid_and_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing (nbstripout)"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_runs_top_to_bottom(path, tmp_path, monkeypatch):
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    started = time.monotonic()
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    print(f"{path.name} ran in {time.monotonic() - started:.1f} s")
