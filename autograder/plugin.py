@@ -128,7 +128,7 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and not report.skipped:
         feedback = one_line(call.excinfo.value)
     report.grading = {"topic": topic, "task": task, "points": points, "check": item.name, "feedback": feedback}
-    if report.when == "call":  # JUnit XML carries these as <properties>
-        report.user_properties = [*report.user_properties, ("topic", topic), ("task", task), ("points", points)]
+    if report.when == "call":  # JUnit XML writes the item's properties with the teardown report
+        item.user_properties += [("topic", topic), ("task", task), ("points", points)]
         if feedback:
-            report.user_properties.append(("feedback", feedback))
+            item.user_properties.append(("feedback", feedback))
