@@ -139,7 +139,7 @@ def test_cli_usage_errors_have_nonzero_exit_and_one_line():
 BROKEN = '''
 import time
 from ._reference import *  # the honest part: every function as in the reference
-from ._reference import accuracy as _accuracy
+from ._reference import mse as _mse
 
 def accuracy(y_true, y_pred):
     return 1 / 0                                    # raises
@@ -160,8 +160,7 @@ def mae(y_true, y_pred):
 
 def mse(y_true, y_pred):
     print("x" * 3_000_000)                          # floods stdout, then answers correctly
-    import numpy as np
-    return float(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2))
+    return _mse(y_true, y_pred)
 
 def pearson_r(x, y):
     return float("nan")                             # NaN never passes a tolerance
