@@ -53,7 +53,11 @@ def _check_binary(name: str, y: np.ndarray) -> np.ndarray:
 
 def _check_retrieval(scores, relevant):
     """Check a (Q, N) score matrix and its (Q, N) boolean relevance matrix."""
-    s = np.asarray(scores, dtype=np.float64)
+    s = np.asarray(scores)  # no float64 copy: a 5,000 x 25,000 float32 matrix stays as it is
+    if s.dtype.kind not in "biuf":
+        raise ValueError(f"scores must hold numbers, got dtype {s.dtype}")
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)  # negating unsigned ints would wrap around
     r = np.asarray(relevant)
     if s.ndim != 2 or s.size == 0:
         raise ValueError(f"scores must be a non-empty (Q, N) matrix, got shape {s.shape}")
@@ -63,7 +67,7 @@ def _check_retrieval(scores, relevant):
         if not np.isin(r, (0, 1)).all():
             raise ValueError("relevant must be boolean (or 0/1)")
         r = r.astype(bool)
-    if np.isnan(s).any():
+    if s.dtype.kind == "f" and np.isnan(s).any():
         raise ValueError("scores contains NaN")
     if not r.any(axis=1).all():
         q = int(np.flatnonzero(~r.any(axis=1))[0])
