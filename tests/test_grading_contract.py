@@ -1,5 +1,6 @@
 """The grading contract end to end: single source, 100% / 0%, clean feedback, bad submissions graded check by check."""
 
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,9 @@ from autograder import stubgen
 from autograder.grading import available_topics, grade
 from autograder.report import NOT_IMPLEMENTED, task_feedback
 from tests.conftest import ROOT, TEST_SEED, run_cli
+
+# one xdist worker runs this module, so its expensive module fixtures are built once
+pytestmark = pytest.mark.xdist_group("grading_contract")
 
 
 # ----------------------------------------------------------------------------- single source
