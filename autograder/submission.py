@@ -10,8 +10,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import nbformat
-
 MAX_UNZIPPED_BYTES = 200 * 2**20
 MAX_FILES = 2000
 
@@ -33,6 +31,8 @@ def notebook_to_module(path: Path) -> str:
 
     IPython magics and shell escapes (lines starting with % or !) are dropped.
     """
+    import nbformat  # imported here: it costs about a second and most submissions are folders
+
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types on bad JSON

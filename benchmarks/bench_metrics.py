@@ -10,9 +10,8 @@ import argparse
 import tracemalloc
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
-
 from _common import best_of, load_solution, print_table, save
+from sklearn.metrics import roc_auc_score
 
 
 def naive_recall_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
@@ -27,7 +32,7 @@ def resolve_device(name: str = "auto") -> str:
     raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N), got {name!r}")
 
 
-def try_gpu(index: int = 0) -> "torch.device":  # noqa: F821
+def try_gpu(index: int = 0) -> torch.device:
     """Return `cuda:index` when that GPU exists, else the CPU (as d2l's `try_gpu`)."""
     import torch
 
