@@ -1,5 +1,8 @@
 """Command line: `python -m autograder [SUBMISSION]` and its subcommands.
 
+Subcommands: generate (exercises/ from solutions/); batch, export, gradescope-bundle and
+nbgrader (classroom grading, in autograder.cli_classroom).
+
 Exit codes: 0 grading ran (whatever the score); 2 bad command line; 3 the submission could not
 be read or grading could not run.
 """
@@ -12,18 +15,22 @@ from pathlib import Path
 
 from autograder import stubgen
 from autograder.grading import available_topics, grade, parse_topics
-from autograder.report import render_table, write_gradescope, write_json
+from autograder.report import parse_hidden, render_table, write_gradescope, write_json
 from autograder.submission import SubmissionError
 
 EXIT_OK, EXIT_USAGE, EXIT_CANNOT_GRADE = 0, 2, 3
-SUBCOMMANDS = ("generate",)
+SUBCOMMANDS = ("generate", "batch", "export", "gradescope-bundle", "nbgrader")
+EXIT_CODES_HELP = ("exit codes: 0 grading ran (whatever the score); 2 bad command line; "
+                   "3 the submission could not be read or grading could not run")
 
 
 def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m autograder",
         description="Grade a submission: a folder (default exercises/), a .zip, a <topic>.py or a <topic>.ipynb. "
-        "Subcommands: generate (exercises/ from solutions/).",
+        "Subcommands: generate (exercises/ from solutions/), batch (grade a folder of submissions), export, "
+        "gradescope-bundle, nbgrader (course | grade); `python -m autograder SUBCOMMAND -h` for each.",
+        epilog=EXIT_CODES_HELP,
     )
     p.add_argument("submission", nargs="?", default=str(stubgen.EXERCISES), help="what to grade (default: exercises/)")
     p.add_argument("--only", metavar="TOPIC[,TOPIC]", help=f"grade only these topics ({', '.join(available_topics())})")
@@ -36,6 +43,10 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     p.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML")
     p.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
+    p.add_argument("--hidden", metavar="TOPIC.TASK[,...]", default="",
+                   help="checks students see only after grades are published (Gradescope visibility)")
+    p.add_argument("--hidden-visibility", default="after_published", choices=("hidden", "after_due_date", "after_published"),
+                   help="Gradescope visibility of --hidden checks (default after_published)")
     p.add_argument("--quiet", action="store_true", help="print only the total")
     return p
 
@@ -66,7 +77,7 @@ def cmd_grade(argv: list[str]) -> int:
     if args.json:
         write_json(report, args.json)
     if args.gradescope:
-        write_gradescope(report, args.gradescope)
+        write_gradescope(report, args.gradescope, parse_hidden(args.hidden), args.hidden_visibility)
     return EXIT_OK if report.checks else EXIT_CANNOT_GRADE
 
 
@@ -94,4 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
         return cmd_generate(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        from autograder.cli_classroom import COMMANDS
+
+        return COMMANDS[argv[0]](argv[1:])
     return cmd_grade(argv)
