@@ -1,0 +1,148 @@
+"""Probes for fusion.py: build, run, backpropagate and train the learner's modules.
+
+They return plain data (arrays, dicts of arrays, numbers); the checks decide pass or fail.
+Only torch, numpy, the standard library and mmprep are imported here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+FUSION_CLASSES = ("ConcatFusion", "LateFusion", "TensorFusion", "LowRankFusion", "GatedFusion")
+
+
+def _one_thread(probe):
+    """Run a probe on one CPU thread: these models are tiny, and extra threads on a shared
+    machine only contend with each other (100 ms steps became 1 s on 2 busy cores)."""
+
+    @functools.wraps(probe)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return probe(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+def _fusion_class(module, cls: str):
+    if cls not in FUSION_CLASSES:
+        raise ValueError(f"unknown fusion class {cls!r}")  # a grader bug, not the learner's
+    return getattr(module, cls)
+
+
+def _tensors(arrays, device: str) -> list[torch.Tensor]:
+    return [torch.as_tensor(np.asarray(a)).to(device) for a in arrays]
+
+
+def _params(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {name: p.detach().cpu().numpy() for name, p in model.named_parameters()}
+
+
+@_one_thread
+def build(module, cls: str, init: dict, *, device: str) -> dict:
+    """Construct `cls(**init)` and describe it: {"param_shapes": {name: [dims]}, "num_params": int}."""
+    model = _fusion_class(module, cls)(**init).to(device)
+    shapes = {name: list(p.shape) for name, p in model.named_parameters()}
+    return {"param_shapes": shapes, "num_params": int(sum(p.numel() for p in model.parameters()))}
+
+
+@_one_thread
+def forward(module, cls: str, init: dict, inputs: list, permutation=None, *, device: str) -> dict:
+    """Eval-mode outputs of `cls(**init)` on `inputs` (and on the permuted batch) plus its parameters.
+
+    Returns {"output": (B, out), "params": {name: array}} and, when a permutation is given,
+    "permuted_output": the output for every input reordered by `permutation`.
+    """
+    model = _fusion_class(module, cls)(**init).to(device).eval()
+    features = [x.float() for x in _tensors(inputs, device)]
+    result = {}
+    with torch.no_grad():
+        result["output"] = model(*features).detach().cpu().numpy()
+        if permutation is not None:
+            order = torch.as_tensor(np.asarray(permutation), device=device)
+            result["permuted_output"] = model(*[x[order] for x in features]).detach().cpu().numpy()
+    result["params"] = _params(model)
+    return result
+
+
+@_one_thread
+def gradients(module, cls: str, init: dict, inputs: list, projection, *, device: str) -> dict:
+    """Backpropagate sum(output * projection) through `cls(**init)` in train mode.
+
+    Returns {"grad_norms": {name: float, or -1.0 when the gradient is None},
+             "param_shapes": {name: [dims]}, "num_params": int, "on_device": {name: bool}}.
+    """
+    model = _fusion_class(module, cls)(**init).to(device).train()
+    features = [x.float() for x in _tensors(inputs, device)]
+    out = model(*features)
+    (out * torch.as_tensor(np.asarray(projection), dtype=out.dtype, device=out.device)).sum().backward()
+    expected_type = torch.device(device).type
+    grads, on_device = {}, {}
+    for name, p in model.named_parameters():
+        grads[name] = -1.0 if p.grad is None else float(p.grad.detach().norm().cpu())
+        on_device[name] = p.device.type == expected_type
+    return {
+        "grad_norms": grads,
+        "param_shapes": {name: list(p.shape) for name, p in model.named_parameters()},
+        "num_params": int(sum(p.numel() for p in model.parameters())),
+        "on_device": on_device,
+    }
+
+
+@_one_thread
+def classifier_forward(module, init: dict, images, tokens, lengths, extra_padding: int = 0, permutation=None,
+                       *, device: str) -> dict:
+    """Eval-mode logits of ImageTextClassifier(**init).
+
+    Returns {"logits": (B, C)}; with extra_padding > 0 also "padded_logits" for the same captions
+    with that many more padding columns (id init.get("pad_id", 0)); with a permutation also
+    "permuted_logits" for the reordered batch.
+    """
+    model = module.ImageTextClassifier(**init).to(device).eval()
+    x, t, n = _tensors((images, tokens, lengths), device)
+    x, t, n = x.float(), t.long(), n.long()
+    out = {}
+    with torch.no_grad():
+        out["logits"] = model(x, t, n).cpu().numpy()
+        if extra_padding:
+            pad = torch.full((t.shape[0], int(extra_padding)), int(init.get("pad_id", 0)), dtype=t.dtype, device=device)
+            out["padded_logits"] = model(x, torch.cat([t, pad], dim=1), n).cpu().numpy()
+        if permutation is not None:
+            order = torch.as_tensor(np.asarray(permutation), device=device)
+            out["permuted_logits"] = model(x[order], t[order], n[order]).cpu().numpy()
+    return out
+
+
+@_one_thread
+def train_xor(module, fusion: str, train_seed: int, test_images, test_tokens, test_lengths, steps: int = 150,
+              n_train: int = 2000, batch_size: int = 32, lr: float = 3e-3, image_encoder: str = "cnn",
+              *, device: str) -> np.ndarray:
+    """Train ImageTextClassifier(fusion=...) on the XOR task from `train_seed`; predict the test inputs.
+
+    Adam, cross-entropy, `steps` minibatches drawn from `n_train` generated examples.
+    Returns the predicted classes (N_test,) int64 for the held-out inputs the grader sent.
+    """
+    from mmprep.data.xor import make_xor_task
+
+    data = make_xor_task(int(n_train), int(train_seed))
+    model = module.ImageTextClassifier(data.vocab_size, 2, fusion=fusion, image_encoder=image_encoder).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    images, tokens, lengths, labels = _tensors((data.images, data.tokens, data.lengths, data.labels), device)
+    draw = np.random.default_rng(int(train_seed))
+    model.train()
+    for _ in range(int(steps)):
+        idx = torch.as_tensor(draw.integers(0, len(data), size=batch_size), device=device)
+        loss = torch.nn.functional.cross_entropy(model(images[idx], tokens[idx], lengths[idx]), labels[idx])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    x, t, n = _tensors((test_images, test_tokens, test_lengths), device)
+    with torch.no_grad():
+        return model(x.float(), t.long(), n.long()).argmax(dim=1).cpu().numpy().astype(np.int64)
