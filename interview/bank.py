@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import jsonschema
-
 PACKAGE_DIR = Path(__file__).resolve().parent
 QUESTIONS_DIR = PACKAGE_DIR / "questions"
 SCHEMA_PATH = PACKAGE_DIR / "schema.json"
@@ -76,6 +74,8 @@ def schema() -> dict:
 
 
 def _validate_file(path: Path, data: dict) -> None:
+    import jsonschema  # imported here: it takes seconds to import, and the drill does not need it
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -84,20 +84,40 @@ def _validate_file(path: Path, data: dict) -> None:
         raise BankError(f"{path.name}: {where}: {first.message}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
 
-def load_file(path: Path) -> list[dict]:
-    """The questions of one bank file, schema-checked; each question's topic must be the file's."""
+REQUIRED_KEYS = ("id", "topic", "difficulty", "en", "zh", "links")
+
+
+def _quick_check(path: Path, data) -> None:
+    """The structure the drill relies on, without the (slow to import) JSON Schema validator."""
+    if not isinstance(data, dict) or not isinstance(data.get("questions"), list) or "topic" not in data:
+        raise BankError(f"{path.name}: expected {{'topic': ..., 'questions': [...]}}; run `python -m interview check`")
+    for i, q in enumerate(data["questions"]):
+        missing = [k for k in REQUIRED_KEYS if not isinstance(q, dict) or k not in q]
+        if missing:
+            raise BankError(f"{path.name}: questions/{i} lacks {', '.join(missing)}; run `python -m interview check`")
+
+
+def load_file(path: Path, validate: bool = True) -> list[dict]:
+    """The questions of one bank file; each question's topic must be the file's.
+
+    validate=True checks the file against schema.json (jsonschema); False only checks the keys the
+    drill uses, which is much faster to start.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise BankError(f"{Path(path).name}: not valid JSON: {exc}") from exc
-    _validate_file(Path(path), data)
+    if validate:
+        _validate_file(Path(path), data)
+    else:
+        _quick_check(Path(path), data)
     for q in data["questions"]:
         if q["topic"] != data["topic"]:
             raise BankError(f"{Path(path).name}: {q['id']} has topic {q['topic']!r} in the {data['topic']!r} file")
     return data["questions"]
 
 
-def load_bank(directory: Path = QUESTIONS_DIR) -> list[dict]:
+def load_bank(directory: Path = QUESTIONS_DIR, validate: bool = True) -> list[dict]:
     """Every question of the bank, in file then listing order; BankError on schema errors or duplicate ids."""
     questions: list[dict] = []
     seen: dict[str, str] = {}
@@ -105,7 +125,7 @@ def load_bank(directory: Path = QUESTIONS_DIR) -> list[dict]:
     if not files:
         raise BankError(f"no question files in {directory}")
     for path in files:
-        for q in load_file(path):
+        for q in load_file(path, validate):
             if q["id"] in seen:
                 raise BankError(f"duplicate id {q['id']!r} in {path.name} (first in {seen[q['id']]})")
             seen[q["id"]] = path.name
@@ -115,7 +135,7 @@ def load_bank(directory: Path = QUESTIONS_DIR) -> list[dict]:
 
 @lru_cache(maxsize=1)
 def _cached_bank() -> tuple[dict, ...]:
-    return tuple(load_bank())
+    return tuple(load_bank(validate=False))
 
 
 def all_questions() -> list[dict]:

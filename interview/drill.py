@@ -37,6 +37,9 @@ UI = {
         "interrupted": "Interrupted: saved {n} answer(s) of this session to {path}.",
         "input_ended": "Input ended: saved {n} answer(s) of this session to {path}.",
         "stopped": "Stopped: saved {n} answer(s) of this session to {path}.",
+        "answered": "{n} answered", "self_scored": "{got} / {total} self-scored", "missed": "missed (back to box 1)",
+        "columns": ("topic", "answers", "mean", "mastered"), "weakest": "weakest: {topics} (drawn more often next time)",
+        "coding_tasks": "coding tasks: {n}; last {task}: {score}", "over_time": "over time: {minutes:.1f} min",
     },
     "zh": {
         "question": "问题", "your_answer": "你的回答（以空行结束；单独输入 ':q' 结束练习）：",
@@ -50,6 +53,9 @@ UI = {
         "interrupted": "已中断：本次练习的 {n} 个回答已保存到 {path}。",
         "input_ended": "输入结束：本次练习的 {n} 个回答已保存到 {path}。",
         "stopped": "已结束：本次练习的 {n} 个回答已保存到 {path}。",
+        "answered": "已答 {n} 题", "self_scored": "自评 {got} / {total} 分", "missed": "没答上（回到第 1 盒）",
+        "columns": ("主题", "回答数", "平均分", "已掌握"), "weakest": "最薄弱：{topics}（下次会更常抽到）",
+        "coding_tasks": "编程题：{n} 次；最近一次 {task}：{score}", "over_time": "超时：{minutes:.1f} 分钟",
     },
 }
 
@@ -312,7 +318,7 @@ def run_coding_task(link: ExerciseLink, history: History, session_id: int, optio
     result.update(seconds=seconds, limit_seconds=options.coding_minutes * 60)
     history.record_coding(session_id, result)
     if result["status"] == "graded":
-        timing = "" if seconds <= options.coding_minutes * 60 else f"  (over time: {seconds / 60:.1f} min)"
+        timing = "" if seconds <= options.coding_minutes * 60 else f"  ({ui['over_time'].format(minutes=seconds / 60)})"
         out(f"  {link}: {result['earned']:g} / {result['possible']:g}{timing}")
     else:
         out(f"  {link}: {result['status']}")
@@ -321,6 +327,15 @@ def run_coding_task(link: ExerciseLink, history: History, session_id: int, optio
 
 
 # ---------------------------------------------------------------------------- summaries
+def _pad(text: str, width: int, left: bool = True) -> str:
+    """Pad to a terminal width, counting East Asian wide characters as two columns."""
+    import unicodedata
+
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(0, width - shown)
+    return text + fill if left else fill + text
+
+
 def pool_size_by_topic(pool: list[dict]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for q in pool:
@@ -329,14 +344,15 @@ def pool_size_by_topic(pool: list[dict]) -> dict[str, int]:
 
 
 def session_summary(history: History, session_id: int, lang: str) -> str:
+    ui = UI[lang]
     attempts = history.attempts(session_id)
-    lines = [f"{UI[lang]['summary']}: {len(attempts)} answered"]
+    lines = [f"{ui['summary']}: {ui['answered'].format(n=len(attempts))}"]
     if attempts:
-        total = sum(a["score"] for a in attempts)
-        lines[0] += f", {total} / {2 * len(attempts)} self-scored"
+        got = sum(a["score"] for a in attempts)
+        lines[0] += ", " + ui["self_scored"].format(got=got, total=2 * len(attempts))
         missed = [a["question_id"] for a in attempts if a["score"] == 0]
         if missed:
-            lines.append(f"  missed (back to box 1): {', '.join(missed)}")
+            lines.append(f"  {ui['missed']}: {', '.join(missed)}")
     return "\n".join(lines)
 
 
@@ -353,7 +369,9 @@ def progress_summary(history: History, topic_sizes: dict[str, int], lang: str = 
             by_topic_mastered[topic_of[qid]] = by_topic_mastered.get(topic_of[qid], 0) + 1
     weak = scheduler.topic_weakness(scores)
     order = sorted(TOPICS, key=lambda t: (-weak.get(t, -1.0), t))
-    lines = [f"{UI[lang]['progress']}:", f"  {'topic':<15}{'answers':>8}{'mean':>7}{'mastered':>10}"]
+    ui = UI[lang]
+    c = ui["columns"]
+    lines = [f"{ui['progress']}:", "  " + _pad(c[0], 15) + _pad(c[1], 8, False) + _pad(c[2], 7, False) + _pad(c[3], 11, False)]
     for topic in order:
         if topic not in topic_sizes:
             continue
@@ -362,10 +380,10 @@ def progress_summary(history: History, topic_sizes: dict[str, int], lang: str = 
         lines.append(f"  {topic:<15}{n:>8}{mean_text:>7}{by_topic_mastered.get(topic, 0):>6} / {topic_sizes[topic]}")
     tried = [t for t in order if t in weak and t in topic_sizes]
     if tried:
-        lines.append(f"  weakest: {', '.join(tried[:3])} (drawn more often next time)")
+        lines.append("  " + ui["weakest"].format(topics=", ".join(tried[:3])))
     coding = history.coding_results()
     if coding:
         last = coding[-1]
         score = f"{last['earned']:g} / {last['possible']:g}" if last["earned"] is not None else last["status"]
-        lines.append(f"  coding tasks: {len(coding)}; last {last['topic']}.{last['task']}: {score}")
+        lines.append("  " + ui["coding_tasks"].format(n=len(coding), task=f"{last['topic']}.{last['task']}", score=score))
     return "\n".join(lines)
