@@ -11,8 +11,19 @@ import sys
 from pathlib import Path
 
 from interview import bank as bank_mod
-from interview.drill import (EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DrillOptions, ScriptedInput, TerminalInput,
-                             pool_size_by_topic, progress_summary, run_session, show_model_answer, show_question)
+from interview.drill import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    DrillOptions,
+    ScriptedInput,
+    TerminalInput,
+    pool_size_by_topic,
+    progress_summary,
+    run_session,
+    show_model_answer,
+    show_question,
+)
 from interview.history import DEFAULT_PATH, History
 
 

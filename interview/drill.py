@@ -14,9 +14,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from interview import scheduler
 from interview.bank import PROJECT_ROOT, TOPICS, ExerciseLink, exercise_links
@@ -378,7 +378,7 @@ def progress_summary(history: History, topic_sizes: dict[str, int], lang: str = 
         n, mean = scores.get(topic, (0, float("nan")))
         mean_text = f"{mean:.2f}" if n else "-"
         lines.append(f"  {topic:<15}{n:>8}{mean_text:>7}{by_topic_mastered.get(topic, 0):>6} / {topic_sizes[topic]}")
-    tried = [t for t in order if t in weak and t in topic_sizes]
+    tried = [t for t in order if weak.get(t, 0.0) > 0 and t in topic_sizes]
     if tried:
         lines.append("  " + ui["weakest"].format(topics=", ".join(tried[:3])))
     coding = history.coding_results()

@@ -12,10 +12,9 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-UTC = timezone.utc
 DEFAULT_PATH = Path("~/.mmprep/interview_history.sqlite")
 SCHEMA_VERSION = "1"
 MAX_BOX = 5  # Leitner boxes 1 (weak) .. 5 (mastered)
