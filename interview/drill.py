@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from interview import scheduler
-from interview.bank import PROJECT_ROOT, TOPICS, ExerciseLink, exercise_links
+from interview.bank import PROJECT_ROOT, TOPICS, ExerciseLink, all_questions, exercise_links
 from interview.history import MAX_BOX, History
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
@@ -296,7 +296,7 @@ def run_session(pool: list[dict], history: History, options: DrillOptions, sourc
     out("")
     out(session_summary(history, session_id, options.lang))
     out("")
-    out(progress_summary(history, pool_size_by_topic(pool), options.lang))
+    out(progress_summary(history, pool_size_by_topic(all_questions()), options.lang))
     return code
 
 
@@ -361,8 +361,6 @@ def progress_summary(history: History, topic_sizes: dict[str, int], lang: str = 
     scores = history.topic_scores()
     boxes = history.boxes()
     by_topic_mastered: dict[str, int] = {}
-    from interview.bank import all_questions  # the full bank, for topic names of boxed questions
-
     topic_of = {q["id"]: q["topic"] for q in all_questions()}
     for qid, box in boxes.items():
         if box >= 4 and qid in topic_of:
