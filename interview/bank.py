@@ -183,7 +183,12 @@ def top_level_names(path: Path) -> set[str]:
     """Functions, classes and assigned names at the top level of a Python file (empty if it is missing)."""
     if not path.is_file():
         return set()
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return set(_top_level_names(str(path), path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=64)
+def _top_level_names(path: str, mtime_ns: int) -> frozenset[str]:
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -192,7 +197,7 @@ def top_level_names(path: Path) -> set[str]:
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
-    return names
+    return frozenset(names)
 
 
 def select(questions: list[dict], topics: list[str] | None = None, difficulties: list[str] | None = None) -> list[dict]:
