@@ -66,7 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="auto", help="grading device: auto|cpu|cuda")
     d.add_argument("--grader-limit", type=float, default=300.0, metavar="SECONDS",
                    help="stop grading the coding task after this long (default 300)")
-    d.add_argument("--pause", type=float, default=0.0, help=argparse.SUPPRESS)  # scripted mode: wait before each answer
 
     s = sub.add_parser("stats", help="progress over all sessions, weakest topics first")
     _add_common(s)
@@ -101,7 +100,7 @@ def cmd_drill(args) -> int:
     if not pool:
         raise ValueError("no question matches --topic/--difficulty")
     if args.answers is not None:
-        source = ScriptedInput.from_file(args.answers, args.self_score, args.pause)
+        source = ScriptedInput.from_file(args.answers, args.self_score)
     else:
         source = TerminalInput(print)
     options = DrillOptions(topics=_csv(args.topic), difficulties=_csv(args.difficulty), count=args.count,

@@ -109,14 +109,13 @@ class ScriptedInput:
 
     scripted = True
 
-    def __init__(self, items: list, default_score: int | None = None, pause: float = 0.0):
+    def __init__(self, items: list, default_score: int | None = None):
         self.items = list(items)
         self.default_score = default_score
-        self.pause = pause  # seconds to wait before each answer (lets tests interrupt a running drill)
         self._current: dict | None = None
 
     @classmethod
-    def from_file(cls, path: str | Path, default_score: int | None = None, pause: float = 0.0) -> ScriptedInput:
+    def from_file(cls, path: str | Path, default_score: int | None = None) -> ScriptedInput:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -134,11 +133,9 @@ class ScriptedInput:
             score = item.get("score", default_score)
             if score not in (0, 1, 2):
                 raise ValueError(f"--answers: item {i} needs a score of 0, 1 or 2 (or --self-score), got {score!r}")
-        return cls(items, default_score, pause)
+        return cls(items, default_score)
 
     def answer(self, question: dict, ui: dict) -> str:
-        if self.pause:
-            time.sleep(self.pause)
         if not self.items:
             raise EOFError
         item = self.items.pop(0)
