@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from autograder import stubgen
-from autograder.grading import available_topics, grade, parse_topics
+from autograder.grading import IsolationUnavailable, available_topics, grade, parse_topics
 from autograder.report import parse_hidden, render_table, write_gradescope, write_json
 from autograder.submission import SubmissionError
 
@@ -40,6 +40,9 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=0, help="worker address-space limit in MiB (default: none)")
     p.add_argument("--sandbox", dest="sandbox", action="store_true", default=True, help="run code in a worker (default)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", help="import the code here (debugging)")
+    p.add_argument("--isolation", default="auto", choices=("auto", "strong", "process"),
+                   help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups, no course files), process")
+    p.add_argument("--strict", action="store_true", help="refuse to grade below the strong isolation level (exit code 3)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     p.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML")
     p.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json")
@@ -66,8 +69,9 @@ def cmd_grade(argv: list[str]) -> int:
     try:
         topics = parse_topics(args.only)
         report = grade(_resolve_submission(args.submission), topics, device=args.device, seed=args.seed,
-                       sandbox=args.sandbox, timeout=args.timeout, memory_mb=args.memory_mb, junit=args.junit)
-    except (SubmissionError, ValueError) as exc:
+                       sandbox=args.sandbox, timeout=args.timeout, memory_mb=args.memory_mb, junit=args.junit,
+                       isolation=args.isolation, strict=args.strict)
+    except (SubmissionError, ValueError, IsolationUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_GRADE
     if args.quiet:

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from autograder import integrity
+from autograder import sandbox as sandboxing  # `sandbox` is grade()'s on/off flag
+from autograder.sandbox import IsolationUnavailable  # noqa: F401  (re-exported: callers catch it from here)
 from autograder.submission import prepare
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+PROJECT_ROOT = CHECKS_DIR.parents[1]
 TOPIC_ORDER = ("metrics", "alignment", "fusion", "sentiment", "retrieval", "optimization")
 
 
@@ -57,6 +61,9 @@ class Report:
     checks: list[CheckResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # what looks wrong about the submission, for the instructor: tampered files, patched libraries,
+    # attempts to read outside the sandbox (see autograder.integrity); never changes the score
+    integrity: list[str] = field(default_factory=list)
 
     @property
     def earned(self) -> float:
@@ -95,6 +102,17 @@ class _Collector:
     def __init__(self):
         self.by_node: dict[str, CheckResult] = {}
         self.problems: list[str] = []
+        self.config = None
+
+    def pytest_configure(self, config):
+        self.config = config
+        # feedback is our one line per check: pytest's source-annotated tracebacks would cost seconds
+        config.option.tbstyle = "no"
+
+    def student(self):
+        from autograder.plugin import STUDENT_KEY
+
+        return None if self.config is None else self.config.stash.get(STUDENT_KEY, None)
 
     def pytest_runtest_logreport(self, report):
         info = getattr(report, "grading", None)
@@ -121,16 +139,28 @@ def grade(
     timeout: float = 60.0,
     memory_mb: int = 0,
     junit: Path | None = None,
+    isolation: str = "auto",
+    strict: bool = False,
 ) -> Report:
-    """Grade `submission` (folder, zip, .py or .ipynb) on `topics`; never raises for learner code."""
+    """Grade `submission` (folder, zip, .py or .ipynb) on `topics`; never raises for learner code.
+
+    isolation: "auto" (the strongest level this machine offers), "strong" or "process" (see
+    autograder.sandbox); strict=True refuses to grade below the strong level. Both raise
+    IsolationUnavailable before anything runs when the level cannot be had.
+    """
     from mmprep.device import resolve_device
 
     topics = topics or available_topics()
     device = resolve_device(device)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    if sandbox:
+        sandboxing.choose(isolation, strict)  # fail before any work when the level cannot be had
+    elif strict:
+        raise IsolationUnavailable("strict grading needs the sandbox: drop --no-sandbox")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         folder = prepare(Path(submission), Path(tmp), topics)
+        findings = integrity.scan_submission(Path(submission), folder, PROJECT_ROOT)
         collector = _Collector()
         args = [
             *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
@@ -138,18 +168,25 @@ def grade(
             "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
             "--submission", str(folder), "--device", device, "--seed", str(seed),
             "--check-timeout", str(timeout), "--memory-mb", str(memory_mb),
-            "--sandbox" if sandbox else "--no-sandbox",
+            "--sandbox" if sandbox else "--no-sandbox", "--isolation", isolation,
         ]
+        if strict:
+            args.append("--strict-isolation")
         if junit is not None:
             args += ["--junitxml", str(Path(junit).resolve())]
         # pytest's own terminal output is replaced by our report; keep the grader's stdout clean
         with contextlib.redirect_stdout(io.StringIO()), _quiet_fd(1):
             code = pytest.main(args, plugins=[collector])
-    from autograder.student import InProcessStudent, SandboxedStudent
-
-    isolation = (SandboxedStudent if sandbox else InProcessStudent).isolation
-    report = Report(str(submission), seed, device, isolation, topics, list(collector.by_node.values()),
-                    collector.problems, round(time.monotonic() - started, 2))
+    handle = collector.student()
+    if handle is not None:
+        level = handle.isolation
+        findings += [f for f in handle.integrity if f not in findings]
+    elif sandbox:
+        level = sandboxing.choose(isolation, strict).describe()
+    else:
+        level = sandboxing.describe(sandboxing.NONE)
+    report = Report(str(submission), seed, device, level, topics, list(collector.by_node.values()),
+                    collector.problems, round(time.monotonic() - started, 2), integrity=findings)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         report.problems.append(f"pytest exited with {pytest.ExitCode(code).name}")
     return report

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import expect
+from autograder import expect, sandbox
 from autograder.student import InProcessStudent, NotImplementedYet, SandboxedStudent, StudentError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# the session's student handle, so the grader can read its isolation level and integrity findings
+STUDENT_KEY = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -30,7 +32,12 @@ def pytest_addoption(parser):
     group.addoption("--no-sandbox", dest="sandbox", action="store_false",
                     help="import the submission into the test process (debugging)")
     group.addoption("--check-timeout", type=float, default=60.0, help="seconds per check (sandbox only)")
-    group.addoption("--memory-mb", type=int, default=0, help="worker address-space limit in MiB (0: none)")
+    group.addoption("--memory-mb", type=int, default=0,
+                    help="worker memory limit in MiB (0: 4096 with cgroups at the strong level, else none)")
+    group.addoption("--isolation", default="auto", choices=sandbox.CHOICES,
+                    help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups), process")
+    group.addoption("--strict-isolation", action="store_true", default=False,
+                    help="refuse to grade below the strong isolation level")
 
 
 def pytest_configure(config):
@@ -63,10 +70,14 @@ def _student_session(pytestconfig, device, grading_seed):
     if not submission.is_dir():
         raise pytest.UsageError(f"--submission {submission} is not a folder")
     if options.sandbox:
-        handle = SandboxedStudent(submission, device=device, seed=grading_seed,
-                                  timeout=options.check_timeout, memory_mb=options.memory_mb)
+        try:
+            handle = SandboxedStudent(submission, device=device, seed=grading_seed, timeout=options.check_timeout,
+                                      memory_mb=options.memory_mb, isolation=options.isolation, strict=options.strict_isolation)
+        except sandbox.IsolationUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     else:
         handle = InProcessStudent(submission, device=device, seed=grading_seed, timeout=options.check_timeout)
+    pytestconfig.stash[STUDENT_KEY] = handle
     yield handle
     handle.close()
 

@@ -1,0 +1,120 @@
+"""The adversarial battery: hostile submissions, each graded to exactly what its honest part deserves.
+
+Every folder in tests/adversarial/ is a submission of metrics.py that tries one known way to
+cheat or break a grader (README.md says what, and `expected: N` its score out of 42). One
+subprocess grades them all in a row (sandboxed, fixed seed), writing each report into a
+results store as it goes, like a class's batch run; then it checks that the grader finished,
+that every score is exact, that no stored result was changed by a later submission, and that
+the integrity report names what each submission did.
+
+Cases marked `strong-only` attack things the process level cannot protect (the same user can
+read the checkout, signal the grader, rewrite files): they are graded only where the strong
+level is available (root on Linux, as in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TEST_SEED
+
+BATTERY = ROOT / "tests" / "adversarial"
+CHECK_TIMEOUT = 6.0  # seconds per check: the hangs cost this much each
+MEMORY_MB = 1024
+MARKER = "BATTERY-SUMMARY "
+
+
+def cases() -> list[Path]:
+    return sorted(p for p in BATTERY.iterdir() if (p / "README.md").is_file())
+
+
+def readme(case: Path) -> dict:
+    """`expected`, `strong-only` and `integrity` lines of a case's README."""
+    info = {"expected": None, "strong_only": False, "integrity": None}
+    for line in (case / "README.md").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key == "expected":
+            info["expected"] = float(value)
+        elif key == "strong-only":
+            info["strong_only"] = True
+        elif key == "integrity":
+            info["integrity"] = value.strip()
+    return info
+
+
+def grade_all(isolation: str, store: Path) -> dict:
+    """Grade every case in one process (sharing import time), storing each report as it finishes."""
+    from autograder.grading import grade
+    from autograder.report import render_table, write_json
+    from autograder.sandbox import STRONG, detect
+
+    store.mkdir(parents=True, exist_ok=True)
+    level = detect().level if isolation == "auto" else isolation
+    summary = {}
+    for case in cases():
+        if readme(case)["strong_only"] and level != STRONG:
+            continue
+        entry = {}
+        try:
+            report = grade(case, ["metrics"], device="cpu", seed=TEST_SEED, timeout=CHECK_TIMEOUT,
+                           memory_mb=MEMORY_MB, isolation=isolation)
+            write_json(report, store / f"{case.name}.json")
+            render_table(report).encode("utf-8")  # the table must print, whatever the learner's text
+            entry = {"earned": report.earned, "possible": report.possible, "problems": report.problems,
+                     "integrity": report.integrity, "isolation": report.isolation, "seconds": report.seconds,
+                     "failed": sorted({f"{c.task}: {c.feedback}" for c in report.checks if not c.passed})}
+        except Exception as exc:  # the test reports it; the battery goes on
+            entry = {"error": f"{type(exc).__name__}: {exc}"}
+        summary[case.name] = entry
+    for name, entry in summary.items():  # did a later submission change an earlier result?
+        path = store / f"{name}.json"
+        if "earned" in entry:
+            stored = json.loads(path.read_text())
+            entry["intact"] = stored.get("earned") == entry["earned"] and stored.get("integrity") == entry["integrity"]
+    return summary
+
+
+@pytest.fixture(scope="module")
+def battery(pytestconfig) -> dict:
+    with tempfile.TemporaryDirectory(prefix="autograder-battery-") as tmp:
+        proc = subprocess.run([sys.executable, "-m", "tests.test_adversarial", str(Path(tmp) / "results")],
+                              capture_output=True, text=True, timeout=900, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
+    assert proc.returncode == 0 and lines, f"the battery did not finish (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1][len(MARKER):])
+
+
+def test_battery_has_at_least_twenty_hostile_submissions():
+    hostile = [c for c in cases() if readme(c)["expected"] is not None and readme(c)["expected"] < 42]
+    assert len(hostile) >= 20, [c.name for c in hostile]
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)
+def test_hostile_submission_gets_exactly_its_honest_score(battery, case):
+    info = readme(case)
+    if case.name not in battery:
+        pytest.skip("strong-only case: strong isolation is not available here")
+    entry = battery[case.name]
+    assert "error" not in entry, entry.get("error")
+    assert entry["problems"] == [], entry["problems"]
+    assert entry["earned"] == info["expected"], (
+        f"{case.name}: {entry['earned']:g} / {entry['possible']:g}, expected {info['expected']:g}; failed: {entry['failed']}")
+    assert entry["intact"], f"{case.name}: its stored result was changed after it was written"
+    if info["integrity"]:
+        assert any(info["integrity"] in finding for finding in entry["integrity"]), (
+            f"{case.name}: no integrity finding mentions {info['integrity']!r}: {entry['integrity']}")
+
+
+def test_honest_control_has_a_clean_integrity_report(battery):
+    assert battery["00_honest_control"]["integrity"] == []
+
+
+if __name__ == "__main__":
+    results = grade_all("auto", Path(sys.argv[1]))
+    print(MARKER + json.dumps(results))
