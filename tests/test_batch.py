@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -231,6 +230,3 @@ def test_export_rewrites_csv_and_feedback(tmp_path):
     assert "roc_auc differs" in (tmp_path / "fb" / "bob.txt").read_text()
     assert run_cli("export", "--store", str(tmp_path / "none.sqlite")).returncode == 3
 
-
-def test_kill_script_is_valid_python():
-    compile(textwrap.dedent(KILLABLE).format(root="r", log="l", delay=0, store="s", subs="d"), "run.py", "exec")
