@@ -201,8 +201,11 @@ def jail_paths(runtime: Path) -> list[str]:
     import site
     import sysconfig
 
+    # CUDA: driver libraries may sit outside /usr (LD_LIBRARY_PATH, CUDA_HOME); devices come with /dev
+    cuda = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p.startswith("/")]
+    cuda += [os.environ["CUDA_HOME"]] if os.environ.get("CUDA_HOME", "").startswith("/") else []
     wanted = [*SYSTEM_PATHS, sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values(),
-              *site.getsitepackages(), str(Path(sys.executable).resolve().parent), str(runtime)]
+              *site.getsitepackages(), str(Path(sys.executable).resolve().parent), *cuda, str(runtime)]
     out: list[str] = []
     for path in wanted:
         if os.path.lexists(path) and path not in out:
@@ -216,14 +219,6 @@ def jail_python() -> list[str]:
     import sysconfig
 
     return [p for p in (*sysconfig.get_paths().values(), *site.getsitepackages()) if os.path.isdir(p)]
-
-
-def _device_paths() -> list[str]:
-    return [str(p) for p in Path("/dev").glob("nvidia*")]
-
-
-def _as_list(value) -> list[str]:
-    return [str(v) for v in value]
 
 
 __all__ = [

@@ -24,9 +24,10 @@ import pytest
 
 from tests.conftest import ROOT, TEST_SEED
 
+pytestmark = pytest.mark.xdist_group("adversarial")  # the battery fixture runs once, on one xdist worker
 BATTERY = ROOT / "tests" / "adversarial"
 CHECK_TIMEOUT = 6.0  # seconds per check: the hangs cost this much each
-MEMORY_MB = 1024
+MEMORY_MB = 512
 MARKER = "BATTERY-SUMMARY "
 
 
