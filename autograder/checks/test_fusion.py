@@ -285,4 +285,4 @@ def test_classifier_learns_xor_task(student, check_seed, fusion):
     accuracy = float(np.mean(predictions == test.labels))
     if accuracy < 0.95:
         raise AssertionError(f"ImageTextClassifier(fusion={fusion!r}) reached {accuracy:.1%} held-out accuracy on the "
-                             "XOR image+text task after 150 Adam steps, expected at least 95%")
+                             "XOR image+text task after 250 Adam steps, expected at least 95%")

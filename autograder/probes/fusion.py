@@ -120,7 +120,7 @@ def classifier_forward(module, init: dict, images, tokens, lengths, extra_paddin
 
 
 @_one_thread
-def train_xor(module, fusion: str, train_seed: int, test_images, test_tokens, test_lengths, steps: int = 150,
+def train_xor(module, fusion: str, train_seed: int, test_images, test_tokens, test_lengths, steps: int = 250,
               n_train: int = 2000, batch_size: int = 32, lr: float = 3e-3, image_encoder: str = "cnn",
               *, device: str) -> np.ndarray:
     """Train ImageTextClassifier(fusion=...) on the XOR task from `train_seed`; predict the test inputs.
