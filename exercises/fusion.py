@@ -12,6 +12,9 @@ combine decisions), and in between the "hybrid" methods that model interactions 
 (tensor, low-rank, gated, attention). CNNs, LSTMs and Transformers are *encoders* that produce
 the features; they are not fusion methods.
 
+Bad input raises ValueError naming it: wrong input_dims/output_dim in a constructor (the helper
+`_check_dims` does it), a wrong number of feature tensors or a wrong shape in forward (`_check_features`).
+
 Every learnable tensor must be registered (nn.Linear, nn.Parameter, nn.ModuleList,
 nn.ParameterList): a tensor kept in a plain Python list is invisible to `.parameters()`,
 to the optimiser, to `.to(device)` and to `state_dict()`.
@@ -177,6 +180,7 @@ class ImageTextClassifier(nn.Module):
                             global average pool-Linear(16, feature_dim): small and fast on tiny images;
                    "resnet18" — torchvision's resnet18(weights=None) with `fc` replaced by
                             Linear(512, feature_dim). NEVER `pretrained=True`: that downloads weights.
+                   Anything else: ValueError.
     Text encoder: nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id) -> nn.LSTM(embed_dim,
     feature_dim, batch_first=True) run on a packed sequence, summary = the last layer's final
     hidden state h_n[-1] (B, feature_dim): the state after each caption's LAST REAL token.
