@@ -397,7 +397,7 @@ def check_stopping(student, metrics, patience, min_delta, mode, stop, best, best
             raise AssertionError(f"EarlyStopping.step returned {got['flag_types'][epoch]}, expected a bool")
     first_true = next((e for e, f in enumerate(got["flags"][: last + 1]) if f), None)
     if first_true != stop:
-        said = "never stopped" if first_true is None else f"stopped at epoch {first_true}"
+        said = f"did not stop by epoch {last}" if first_true is None else f"stopped at epoch {first_true}"
         want = "never stop" if stop is None else f"stop at epoch {stop}"
         raise AssertionError(f"{setting}: {said} (0-based), expected to {want}{why}")
     close(got["best"][last], best, f"{setting}: EarlyStopping.best at epoch {last}", atol=1e-12, rtol=0)
