@@ -45,6 +45,8 @@ def distillation_loss(
     Hint: F.kl_div(input, target) expects `input` as log-probabilities (the student's) and
     `target` as probabilities (the teacher's), and computes KL(target || exp(input)).
     Returns a 0-d tensor that carries gradient to student_logits.
+    Raises ValueError for temperature <= 0, alpha outside [0, 1], logits that are not (B, C) or
+    differ in shape, or labels that are not (B,).
     """
     ### BEGIN SOLUTION
     if not isinstance(student_logits, torch.Tensor) or not isinstance(teacher_logits, torch.Tensor):
@@ -94,6 +96,8 @@ def accumulate_gradients(
     by the number of micro-batches) is NOT the full-batch mean — weight each by n_i / N.
     Equivalence needs a model whose output for a sample does not depend on the rest of its batch
     (no BatchNorm in training mode) and no randomness (no dropout), or the same random draws.
+    Raises ValueError for an empty `batches` or a micro-batch with 0 samples (or with different
+    numbers of inputs and targets); TypeError when `batches` is not a list or tuple.
     """
     ### BEGIN SOLUTION
     if isinstance(batches, (str, bytes)) or not isinstance(batches, Sequence):
@@ -146,6 +150,8 @@ def modality_dropout(
     exactly that condition.
     Returns a new dict with the same keys, each tensor with its input's shape, dtype and device.
     Hint: build a (B, M) boolean keep-mask first; fix the rows that are all False; then multiply.
+    Raises ValueError for p outside [0, 1], an empty dict, or modalities with different batch
+    sizes; TypeError when features is not a dict of tensors.
     """
     ### BEGIN SOLUTION
     if not isinstance(features, Mapping):
@@ -194,6 +200,8 @@ class EarlyStopping:
       num_bad_epochs  epochs in a row without improvement since then;
       should_stop     the value `step` returned last (False before any step).
     A NaN metric is never an improvement (it counts as a bad epoch).
+    Raises ValueError for patience < 0, min_delta < 0 or another mode; TypeError for a
+    non-integer patience.
     """
 
     def __init__(self, patience: int, min_delta: float = 0.0, mode: str = "min"):
