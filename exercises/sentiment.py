@@ -112,7 +112,7 @@ class MultimodalSentimentTransformer(nn.Module):
     """MulT-style regressor: unaligned modality sequences -> one sentiment score in [-3, 3].
 
     input_dims: {modality name: feature size D_m}, two or more modalities (any names), e.g.
-                mmprep.data.sentiment.feature_dims() == {"text": 37, "audio": 5, "vision": 6}.
+                mmprep.data.sentiment.feature_dims() == {"text": 41, "audio": 5, "vision": 6}.
     Architecture (what the grader relies on is marked *):
       * self.projections: nn.ModuleDict {modality: nn.Linear(D_m, d_model)}, the per-modality
         projection (MulT uses a width-1 Conv1d, which is the same map);
@@ -167,6 +167,8 @@ def train_sentiment_model(model: nn.Module, train_data, epochs: int = 10, lr: fl
 def evaluate_sentiment_model(model: nn.Module, data, device: str = "cpu", batch_size: int = 128,
                              return_predictions: bool = False):
     """Score `model` on `data` with the metrics exercise's `sentiment_metrics` (MMSA conventions).
+
+    Needs metrics.sentiment_metrics (the metrics exercise) to be done first.
 
     model: called as model(features, padding_masks) -> (B,) scores; run in eval mode without
            gradients (dropout off), in the order of `data` (no shuffling).

@@ -180,7 +180,7 @@ def test_cross_modal_block_ignores_extra_masked_source_steps(student, rng):
     short = student.probe(P + "cross_modal_block", state, target, source, mask, d, heads, returns=spec)
     long = student.probe(P + "cross_modal_block", state, target, longer["s"], longer_mask["s"], d, heads, returns=spec)
     close(long, short, "CrossModalBlock output changed when 6 masked padding steps (random values) were appended to the source",
-          atol=1e-5, rtol=1e-5)
+          atol=5e-5, rtol=1e-5)
 
 
 @task("CrossModalBlock", points=1)
@@ -221,7 +221,7 @@ def test_model_ignores_masked_padding(student, rng):
     short, long = student.probe(P + "model_outputs", DIMS, MODEL_CONFIG, [(features, masks), (longer, longer_masks)],
                                 returns=List(Array((6,), "float"), length=2))
     close(long, short, "MultimodalSentimentTransformer scores changed when 5 masked padding steps (random values) were "
-          "appended to every modality (eval mode)", atol=1e-5, rtol=1e-5)
+          "appended to every modality (eval mode)", atol=1e-4, rtol=1e-5)
 
 
 @task("MultimodalSentimentTransformer", points=1)
