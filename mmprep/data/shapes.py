@@ -167,7 +167,7 @@ def render_scene(scene: Scene, rng: np.random.Generator, image_size: int = 24, n
     """(3, image_size, image_size) float32 image of a scene."""
     image = np.full((3, image_size, image_size), 0.12, dtype=np.float32)
     for obj in scene:
-        radius = (2.6 if obj.size == "small" else 4.6) * image_size / 24
+        radius = (4.0 if obj.size == "small" else 6.0) * image_size / 24
         row, col = _centre(obj.position, image_size, rng, jitter)
         colour = np.clip(np.asarray(COLOURS[obj.colour]) + rng.normal(0, 0.04, size=3), 0, 1)
         mask = _mask(obj.shape, row, col, radius, image_size)
