@@ -181,16 +181,19 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _processes_of_this_user() -> int:
-    """Threads and processes running under our real uid (RLIMIT_NPROC counts them all)."""
+def _tasks_of_this_user() -> int:
+    """Threads running under our real uid: RLIMIT_NPROC counts every thread of the user, not just ours."""
     total, uid = 0, os.getuid()
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    total += 1
-            except OSError:
-                pass
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            status = Path(f"/proc/{entry}/status").read_text()
+            total += int(status.split("Threads:", 1)[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            total += 1
     return total
 
 
@@ -242,7 +245,9 @@ class SandboxedStudent(_StudentBase):
         self.proc: subprocess.Popen | None = None
         self.cgroup: sandbox.WorkerCgroup | None = None
         self.restarts = 0
-        self._user_processes = 0 if os.geteuid() == 0 or self.level == sandbox.STRONG else _processes_of_this_user()
+        # process level, not root: RLIMIT_NPROC caps forks at what the user runs now plus a margin
+        # (root ignores the limit; the strong level uses the cgroup instead)
+        self._user_processes = 0 if os.geteuid() == 0 or self.level == sandbox.STRONG else _tasks_of_this_user()
 
     def _boot(self, python_paths: list[str]) -> str:
         return (
@@ -278,7 +283,8 @@ class SandboxedStudent(_StudentBase):
                    sys.executable, "-I", "-S", "-B", "-c", self._boot(sandbox.jail_python()),
                    "--submission", str(self.submission), "--jail", json.dumps(spec), *common,
                    "--memory-mb", "0" if self.use_cgroups else str(self.limits.memory_mb),
-                   "--max-processes", "0" if self.use_cgroups else str(self.limits.pids)]
+                   # without cgroups every worker runs as nobody and RLIMIT_NPROC counts them together
+                   "--max-processes", "0" if self.use_cgroups else str(16 * self.limits.pids)]
             env.update(HOME="/sandbox", TMPDIR="/tmp")
             cwd = self.scratch
         else:
@@ -290,7 +296,7 @@ class SandboxedStudent(_StudentBase):
             cmd = [sys.executable, "-I", "-S", "-B", "-c", self._boot(paths),
                    "--submission", str(workdir / "submission"), *common,
                    "--memory-mb", str(self.limits.memory_mb), "--allowed", json.dumps([str(workdir)]),
-                   "--max-processes", str(self._user_processes + self.limits.pids if self._user_processes else 0)]
+                   "--max-processes", str(self._user_processes + 2 * self.limits.pids if self._user_processes else 0)]
             env.update(HOME=str(workdir), TMPDIR=str(workdir / "tmp"))
             cwd = workdir
         try:
