@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from mmprep.data.shapes import (
-    COLOURS, POSITIONS, SHAPES, SYNONYMS, ShapeObject, make_shapes, make_shapes_splits, query_for, render_scene,
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SYNONYMS,
+    ShapeObject,
+    make_shapes,
+    make_shapes_splits,
+    query_for,
+    render_scene,
     scene_matches,
 )
 from mmprep.text import PAD_ID, UNK_ID, WordTokenizer, split_words
