@@ -149,7 +149,8 @@ class WorkerCgroup:
         for controller in ("memory", "pids"):
             base = _own_cgroup(controller)
             if base is None:
-                raise IsolationUnavailable(f"cgroup controller {controller} is not mounted")
+                raise OSError(f"cgroup controller {controller} is not mounted")
+            _remove_orphans(base)
             path = base / name
             path.mkdir(exist_ok=True)
             self.dirs[controller] = path
@@ -183,15 +184,43 @@ class WorkerCgroup:
         except (OSError, ValueError, IndexError):
             return False
 
-    def remove(self) -> None:
+    def remove(self, wait: float = 3.0) -> None:
+        """Kill whatever is still inside, wait for it to be gone, free the groups (left for the sweep if not)."""
+        import time
+
+        deadline = time.monotonic() + wait
         for path in self.dirs.values():
-            try:
-                for pid in path.joinpath("cgroup.procs").read_text().split():
+            while True:
+                try:
+                    pids = path.joinpath("cgroup.procs").read_text().split()
+                except OSError:
+                    break
+                if not pids:
+                    try:
+                        path.rmdir()
+                    except OSError:
+                        pass
+                    break
+                for pid in pids:
                     try:
                         os.kill(int(pid), 9)
-                    except ProcessLookupError:
+                    except (ProcessLookupError, ValueError):
                         pass
-                path.rmdir()
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+
+
+def _remove_orphans(base: Path) -> None:
+    """Free the groups of graders that died without cleaning up (named autograder-<pid>-...)."""
+    for path in base.glob("autograder-*-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            try:
+                path.rmdir()  # fails while processes are left inside: those are killed with their group
             except OSError:
                 pass
 

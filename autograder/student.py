@@ -277,8 +277,13 @@ class SandboxedStudent(_StudentBase):
             prefix: list[str] = []
             if self.use_cgroups:
                 name = f"autograder-{os.getpid()}-{id(self):x}-{self.restarts}"
-                self.cgroup = sandbox.WorkerCgroup(name, self.limits)
-                prefix = self.cgroup.join_command()
+                try:
+                    self.cgroup = sandbox.WorkerCgroup(name, self.limits)
+                    prefix = self.cgroup.join_command()
+                except OSError as exc:  # cgroups went away (or filled up): rlimits from now on
+                    self.use_cgroups = False
+                    self.isolation = sandbox.describe(self.level, False)
+                    self.note(f"sandbox: cgroups unavailable ({clean(exc, 120)}); rlimits used instead")
             cmd = [*prefix, shutil.which("unshare") or "unshare", *sandbox.UNSHARE_FLAGS, "--",
                    sys.executable, "-I", "-S", "-B", "-c", self._boot(sandbox.jail_python()),
                    "--submission", str(self.submission), "--jail", json.dumps(spec), *common,
