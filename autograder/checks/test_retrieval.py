@@ -9,6 +9,7 @@ them only as inputs to embed, never which caption fits which image.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -276,7 +277,9 @@ def test_index_search_memory_is_bounded(student, check_seed):
 
 
 # ----------------------------------------------------------------------------- training
-_TRAINED: dict[int, object] = {}
+# One training run per grading session and seed, shared by the two training checks. Keyed by the session's
+# student handle (weakly), so grading several submissions in one process never mixes their results.
+_TRAINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def held_out(seed: int):
@@ -290,7 +293,8 @@ def held_out(seed: int):
 
 def trained(student, grading_seed: int):
     """Train once per grading seed (both training checks use the same run)."""
-    if grading_seed not in _TRAINED:
+    cache = _TRAINED.setdefault(student, {})
+    if grading_seed not in cache:
         seed = grading_seed % 100_000
         test, single, combos, queries = held_out(seed + 7)
         gallery = np.concatenate([test.images, single.images])
@@ -302,10 +306,10 @@ def trained(student, grading_seed: int):
                                     "image_emb": Array((len(gallery), TRAIN["embed_dim"]), "float"),
                                     "text_emb": Array((len(texts), TRAIN["embed_dim"]), "float"),
                                     "seconds": Float()}))
-            _TRAINED[grading_seed] = (test, single, combos, queries, got)
+            cache[grading_seed] = (test, single, combos, queries, got)
         except Exception as exc:  # noqa: BLE001 - the second check reports the same failure
-            _TRAINED[grading_seed] = exc
-    result = _TRAINED[grading_seed]
+            cache[grading_seed] = exc.with_traceback(None)  # no frames (and no student) kept alive
+    result = cache[grading_seed]
     if isinstance(result, Exception):
         raise result
     return result
