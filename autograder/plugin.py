@@ -33,7 +33,8 @@ def pytest_addoption(parser):
                     help="import the submission into the test process (debugging)")
     group.addoption("--check-timeout", type=float, default=60.0, help="seconds per check (sandbox only)")
     group.addoption("--memory-mb", type=int, default=0,
-                    help="worker memory limit in MiB (0: 4096 with cgroups at the strong level, else none)")
+                    help="worker memory limit in MiB: a cgroup at the strong level (0: 4096), else RLIMIT_DATA "
+                         "(0: none; torch needs >= 1536)")
     group.addoption("--isolation", default="auto", choices=sandbox.CHOICES,
                     help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups), process")
     group.addoption("--strict-isolation", action="store_true", default=False,

@@ -218,7 +218,9 @@ def _apply_limits(memory_mb: int, output_mb: int, max_processes: int = 0) -> Non
     if output_mb:
         resource.setrlimit(resource.RLIMIT_FSIZE, (output_mb * 2**20, output_mb * 2**20))
     if memory_mb:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+        # RLIMIT_DATA (heap and private mappings), not RLIMIT_AS: torch's libraries reserve gigabytes
+        # of address space and fail to load under an address-space cap. torch needs about 1.5 GiB.
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb * 2**20, memory_mb * 2**20))
     if max_processes:
         try:
             resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
