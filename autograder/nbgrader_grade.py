@@ -1,0 +1,123 @@
+"""Grade nbgrader's submitted/ notebooks in this sandbox and write the scores into the nbgrader gradebook.
+
+`python -m autograder nbgrader grade COURSE_DIR ASSIGNMENT`
+
+1. `nbgrader autograde ASSIGNMENT --force` with execution and nbgrader's own scoring turned off
+   (`--Execute.enabled=False --SaveAutoGrades.enabled=False`): nbgrader still records the
+   submission, restores the locked cells and writes autograded/, but never runs the student's
+   notebook on the instructor's machine and never scores it from cell outputs.
+2. Each student's answer cells are graded by `autograder.grading.grade` in the sandbox, and each
+   task's points become the `auto_score` of its test cell (grade id `test_<task>`); the failed
+   checks' one-line messages become the comment of the answer cell.
+
+The classroom keeps `nbgrader generate_feedback` and `nbgrader export`, with scores that come
+from the sandbox, where a submission cannot rewrite the grader. Other topics the notebook
+imports (`from .metrics import ...`) come from the same student's submitted notebooks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder.nbgrader_course import SOLUTION_CELL_ID, TEST_CELL_ID
+
+
+class NbgraderError(RuntimeError):
+    """nbgrader itself failed, or the course folder is not an nbgrader course."""
+
+
+def run_nbgrader(course_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in the course folder; NbgraderError with its last lines when it fails."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed with status {done.returncode}:\n{tail}")
+    return done
+
+
+def db_url(course_dir: Path) -> str:
+    return "sqlite:///" + str(Path(course_dir).resolve() / "gradebook.db")
+
+
+def stage_student(submitted: Path, assignment: str, work: Path) -> Path:
+    """A folder with the assignment's notebook and the student's other submitted topics as .py files."""
+    from autograder.grading import available_topics
+    from autograder.submission import notebook_to_module
+
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(submitted / assignment / f"{assignment}.ipynb", work / f"{assignment}.ipynb")
+    for topic in available_topics():
+        other = submitted / topic / f"{topic}.ipynb"
+        if topic != assignment and other.is_file():
+            try:
+                (work / f"{topic}.py").write_text(notebook_to_module(other))
+            except ValueError:
+                pass  # an unreadable other notebook only matters if this one imports it
+    return work
+
+
+def grade_submissions(
+    course_dir: Path,
+    assignment: str,
+    *,
+    students: list[str] | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    timeout: float = 60.0,
+    **grade_options,
+) -> dict[str, tuple[float, float]]:
+    """Grade `assignment` of every (or the given) student in the sandbox; {student: (earned, possible)}."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder.grading import grade, parse_topics
+    from autograder.report import task_feedback
+
+    course_dir = Path(course_dir).resolve()
+    if not (course_dir / "nbgrader_config.py").is_file():
+        raise NbgraderError(f"{course_dir} has no nbgrader_config.py (build it with `python -m autograder nbgrader course`)")
+    parse_topics(assignment)  # ValueError naming an unknown topic
+    submitted_root = course_dir / "submitted"
+    found = sorted(q.parents[1].name for q in submitted_root.glob(f"*/{assignment}/{assignment}.ipynb"))
+    chosen = [s for s in found if not students or s in students]
+    if not chosen:
+        raise NbgraderError(f"no submissions of {assignment} in {submitted_root}")
+    args = ["autograde", assignment, "--force", "--Execute.enabled=False", "--SaveAutoGrades.enabled=False"]
+    if students:  # nbgrader takes one --student per run
+        for student in chosen:
+            run_nbgrader(course_dir, *args, "--student", student)
+    else:
+        run_nbgrader(course_dir, *args)
+    results: dict[str, tuple[float, float]] = {}
+    with Gradebook(db_url(course_dir)) as gb:
+        for student in chosen:
+            with tempfile.TemporaryDirectory(prefix="nbgrader-sandbox-") as tmp:
+                folder = stage_student(submitted_root / student, assignment, Path(tmp) / student)
+                report = grade(folder, [assignment], device=device, seed=seed, timeout=timeout, **grade_options)
+            earned_total, possible_total, comments = 0.0, 0.0, []
+            for task, checks in report.tasks(assignment):
+                earned = sum(c.points for c in checks if c.passed)
+                try:
+                    cell = gb.find_grade(TEST_CELL_ID.format(task=task), assignment, assignment, student)
+                except MissingEntry:
+                    continue  # a task the source notebook does not have (checks added later)
+                cell.auto_score = min(earned, cell.max_score)
+                cell.needs_manual_grade = False
+                earned_total += cell.auto_score
+                possible_total += cell.max_score
+                comments += [f"{task}: {line}" for line in task_feedback(checks)]
+            comments += [f"problem: {p}" for p in report.problems]
+            try:
+                comment = gb.find_comment(SOLUTION_CELL_ID.format(topic=assignment), assignment, assignment, student)
+                comment.auto_comment = ("Graded in the sandbox; " + f"{earned_total:g} / {possible_total:g}.\n"
+                                        + "\n".join(comments)) if comments else "Graded in the sandbox: every check passes."
+            except MissingEntry:
+                pass
+            gb.db.commit()
+            results[student] = (earned_total, possible_total)
+    return results
+

@@ -1,0 +1,161 @@
+"""nbgrader: the course builder, the real nbgrader pipeline end to end, and grading its submissions in the sandbox.
+
+The pipeline test runs nbgrader's own CLI on a temporary course with an SQLite gradebook:
+generate_assignment, four fake students (correct, wrong, hanging, tampering), autograde,
+generate_feedback, export. nbgrader executes the notebooks in a kernel where the student's code
+runs first, so the tampering student gets full marks there; graded through the sandbox
+(`python -m autograder nbgrader grade`), the same notebook gets its honest score.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.nbgrader_course import (
+    SCHEMA_VERSION,
+    build_notebook,
+    notebook_source,
+    run_task_in_kernel,
+    task_points,
+)
+from tests.conftest import ROOT, TEST_SEED, run_cli
+
+TOPIC = "metrics"
+SOLUTION = notebook_source((ROOT / "solutions" / f"{TOPIC}.py").read_text())
+ANSWERS = {
+    "correct": SOLUTION,
+    "wrong": SOLUTION + "\n\ndef roc_auc(y_true, y_score):\n    return 0.5\n",
+    "hanging": SOLUTION + "\n\ndef accuracy(y_true, y_pred):\n    while True:\n        pass\n",
+    # honest answer: nothing implemented; then it rewrites the grader that the test cells import
+    "tampering": (
+        "import autograder.nbgrader_course as _grader\n"
+        "_grader.run_task_in_kernel = lambda *args, **kwargs: None  # every locked test cell now passes\n"
+    ),
+}
+CELL_TIMEOUT = 45  # seconds; generous for a busy machine, and what the hanging student costs
+
+
+def test_source_notebook_has_nbgrader_schema_3_cells():
+    nb = build_notebook(TOPIC)
+    nbformat.validate(nb)
+    meta = [c.metadata.get("nbgrader") for c in nb.cells]
+    graded = [m for m in meta if m and m["grade"]]
+    answers = [(c, m) for c, m in zip(nb.cells, meta) if m and m["solution"]]
+    assert nb.cells[0].cell_type == "markdown" and meta[0] is None
+    assert len(answers) == 1 and "### BEGIN SOLUTION" in answers[0][0].source and not answers[0][1]["locked"]
+    assert all(m["schema_version"] == SCHEMA_VERSION for m in meta if m)
+    ids = [m["grade_id"] for m in meta if m]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    points = task_points(TOPIC)
+    assert [m["grade_id"] for m in graded] == [f"test_{t}" for t in points]
+    assert all(m["locked"] and not m["solution"] and m["points"] == points[m["grade_id"][5:]] for m in graded)
+    assert sum(m["points"] for m in graded) == sum(points.values()) > 0
+
+
+def test_relative_imports_fall_back_to_exercises():
+    text = notebook_source("from .metrics import recall_at_k, median_rank\nx = 1\n")
+    assert "from .metrics import recall_at_k, median_rank" in text
+    assert "from exercises.metrics import recall_at_k, median_rank" in text
+    compile(text, "cell", "exec")
+
+
+def test_run_task_in_kernel_scores_a_namespace():
+    import runpy
+
+    namespace = runpy.run_path(str(ROOT / "solutions" / f"{TOPIC}.py"))
+    assert run_task_in_kernel(namespace, TOPIC, "mse", seed=1) is None
+    namespace["roc_auc"] = lambda y_true, y_score: 0.5
+    with pytest.raises(AssertionError, match="roc_auc: 0 / "):
+        run_task_in_kernel(namespace, TOPIC, "roc_auc", seed=1)
+
+
+# ----------------------------------------------------------------------------- the real nbgrader pipeline
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "AUTOGRADER_SEED": str(TEST_SEED)}
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{(done.stdout + done.stderr)[-3000:]}"
+    return done
+
+
+def exported(course: Path, name: str) -> dict[str, float]:
+    nbgrader(course, "export", "--to", str(course / name))
+    with (course / name).open() as fh:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = tmp_path_factory.mktemp("nbgrader") / "course"
+    done = run_cli("nbgrader", "course", str(course), "--only", TOPIC)
+    assert done.returncode == 0, done.stderr
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.Execute.timeout = 300", f"c.Execute.timeout = {CELL_TIMEOUT}"))
+    nbgrader(course, "generate_assignment", TOPIC, "--force")
+    released = course / "release" / TOPIC / f"{TOPIC}.ipynb"
+    for student, answer in ANSWERS.items():
+        nb = nbformat.read(released, as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = answer
+        folder = course / "submitted" / student / TOPIC
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{TOPIC}.ipynb")
+        (folder / "timestamp.txt").write_text("2026-11-29 06:00:00.000000 UTC")
+    return course
+
+
+@pytest.fixture(scope="module")
+def nbgrader_scores(course):
+    nbgrader(course, "autograde", TOPIC)
+    nbgrader(course, "generate_feedback", TOPIC)
+    return exported(course, "nbgrader_grades.csv")
+
+
+@pytest.fixture(scope="module")
+def sandbox_scores(course, nbgrader_scores, cli_device):
+    done = run_cli("nbgrader", "grade", str(course), TOPIC, "--seed", str(TEST_SEED), "--timeout", "5",
+                   "--device", cli_device)
+    assert done.returncode == 0, done.stderr[-3000:]
+    nbgrader(course, "generate_feedback", TOPIC, "--force")
+    return exported(course, "sandbox_grades.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader")
+def test_generate_assignment_strips_solutions(course):
+    released = nbformat.read(course / "release" / TOPIC / f"{TOPIC}.ipynb", as_version=4)
+    answer = next(c for c in released.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    assert "### BEGIN SOLUTION" not in answer.source and "raise NotImplementedError()" in answer.source
+    assert "_check_1d" in answer.source, "helpers outside the solution blocks stay for the student"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader")
+def test_nbgrader_autograde_grades_and_is_forgeable(course, nbgrader_scores):
+    total = sum(task_points(TOPIC).values())
+    scores = nbgrader_scores
+    assert scores["correct"] == total
+    assert 0 < scores["wrong"] < total
+    assert scores["hanging"] == total - task_points(TOPIC)["accuracy"], "a hang costs its own cell only"
+    assert scores["tampering"] == total, "nbgrader alone: the tampering student gets full marks"
+    assert (course / "feedback" / "correct" / TOPIC / f"{TOPIC}.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader")
+def test_sandbox_grades_the_same_submissions_honestly(course, nbgrader_scores, sandbox_scores):
+    total = sum(task_points(TOPIC).values())
+    assert sandbox_scores["correct"] == total
+    assert sandbox_scores["wrong"] == nbgrader_scores["wrong"]
+    assert sandbox_scores["hanging"] == total - task_points(TOPIC)["accuracy"]
+    assert sandbox_scores["tampering"] == 0, "graded in the sandbox, the forgery earns nothing"
+    feedback = (course / "feedback" / "tampering" / TOPIC / f"{TOPIC}.html").read_text()
+    assert "Graded in the sandbox" in feedback, "the sandbox's comments reach nbgrader's feedback"
