@@ -6,7 +6,7 @@ times a worker's start-up (start, import of the topic, one call) on its own.
 
     python benchmarks/bench_grading.py [--topics metrics] [--repeat 3] [--device cpu]
 
-Prints a table and writes benchmarks/results/grading.json. The strong level needs root.
+Prints a table and writes benchmarks/results/grading[_<topic>...].json. The strong level needs root.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['mode']:<12}{row['solutions_s']:>11.2f}{row['exercises_s']:>11.2f}"
               f"{row['worker_start_s']:>14.2f}{row['solutions_vs_in_process']:>14.2f}x")
-    out = save("grading", rows, topics=topics, device=args.device, repeat=args.repeat)
+    out = save("grading" + "".join(f"_{t}" for t in topics if t != "metrics"), rows,
+               topics=topics, device=args.device, repeat=args.repeat)
     print(f"wrote {out.relative_to(ROOT)}")
 
 
