@@ -105,7 +105,7 @@ class SentimentDataset(torch.utils.data.Dataset):
         """(N,) sequence lengths of one modality."""
         return np.array([len(s) for s in self.features[modality]], dtype=np.int64)
 
-    def subset(self, index) -> "SentimentDataset":
+    def subset(self, index) -> SentimentDataset:
         """The utterances at `index` (an int array or a boolean mask), as a new dataset."""
         idx = np.arange(len(self))[index]
         return SentimentDataset(
