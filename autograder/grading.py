@@ -164,7 +164,7 @@ def grade(
         collector = _Collector()
         args = [
             *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
-            "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+            "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
             "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
             "--submission", str(folder), "--device", device, "--seed", str(seed),
             "--check-timeout", str(timeout), "--memory-mb", str(memory_mb),

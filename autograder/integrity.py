@@ -130,8 +130,10 @@ class Watcher:
     """Snapshots of library namespaces, compared after the learner's code ran; findings are queued."""
 
     def __init__(self, submission: Path, allowed_roots: list[str] | tuple[str, ...] = (),
-                 writable_roots: list[str] | tuple[str, ...] = ()):
+                 writable_roots: list[str] | tuple[str, ...] = (), forbidden_roots: list[str] | tuple[str, ...] = ()):
         self.submission = str(Path(submission).resolve())
+        # the course checkout may itself lie under an allowed root such as /tmp (a CI clone): still an escape
+        self.forbidden = tuple(str(r).rstrip("/") + "/" for r in forbidden_roots if r)
         self.writable = tuple(str(r).rstrip("/") + "/" for r in writable_roots if r) + (self.submission + "/",)
         self.allowed = tuple(str(r).rstrip("/") + "/" for r in allowed_roots if r) + self.writable
         self.snapshots: dict[str, tuple[object, dict]] = {}
@@ -247,6 +249,8 @@ class Watcher:
         if not isinstance(path, str) or not path:
             return None
         full = os.path.abspath(path)
+        if self.forbidden and full.startswith(self.forbidden) and not full.startswith(self.submission + "/"):
+            return full
         roots = self.writable if writing else self.allowed
         if full.startswith(roots) or full + "/" in roots or full in ("/dev/null", "/dev/urandom"):
             return None

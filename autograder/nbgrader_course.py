@@ -86,7 +86,7 @@ def task_points(topic: str) -> dict[str, float]:
 
 
 def _pytest_args(topic: str, submission: Path, seed: int, device: str = "cpu") -> list[str]:
-    return [str(CHECKS_DIR / f"test_{topic}.py"), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+    return [str(CHECKS_DIR / f"test_{topic}.py"), "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
             "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
             "--submission", str(submission), "--no-sandbox", "--seed", str(seed), "--device", device]
 

@@ -262,7 +262,7 @@ class SandboxedStudent(_StudentBase):
         # stdout and stderr: a log the worker cannot find, capped by RLIMIT_FSIZE
         log = os.open(self.scratch / f"output{self.restarts}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         common = ["--fd-in", str(req_r), "--fd-out", str(rep_w), "--device", self.device,
-                  "--output-mb", str(self.limits.output_mb)]
+                  "--output-mb", str(self.limits.output_mb), "--course-root", str(PROJECT_ROOT)]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
         for key in ("CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES",

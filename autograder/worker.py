@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-processes", type=int, default=0)
     parser.add_argument("--jail", help="JSON spec of the private root (strong isolation; needs root)")
     parser.add_argument("--allowed", default="[]", help="JSON list of folders the learner's code may read and write")
+    parser.add_argument("--course-root", default="", help="the course checkout: any access to it is reported, even under /tmp")
     args = parser.parse_args(argv)
 
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -410,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     # Import the libraries before the submission is on sys.path, so a numpy.py in it cannot shadow them.
     import numpy  # noqa: F401
 
-    watcher = Watcher(submission, allowed_roots=[*allowed, *sys.path], writable_roots=allowed)
+    watcher = Watcher(submission, allowed_roots=[*allowed, *sys.path], writable_roots=allowed,
+                      forbidden_roots=[args.course_root])
     watcher.snapshot()
     watcher.install_audit_hook()
     runner = None
