@@ -37,7 +37,7 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto: CUDA when available)")
     p.add_argument("--seed", type=int, help="grading seed, to reproduce a run (default: random)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
-    p.add_argument("--memory-mb", type=int, default=0, help="worker address-space limit in MiB (default: none)")
+    p.add_argument("--memory-mb", type=int, default=0, help="worker memory limit in MiB: a cgroup at the strong level (0: 4096), else RLIMIT_DATA (0: none; torch needs >= 1536)")
     p.add_argument("--sandbox", dest="sandbox", action="store_true", default=True, help="run code in a worker (default)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", help="import the code here (debugging)")
     p.add_argument("--isolation", default="auto", choices=("auto", "strong", "process"),

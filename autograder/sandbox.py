@@ -46,7 +46,7 @@ class IsolationUnavailable(RuntimeError):
 class Limits:
     """Per-worker resource caps. 0 means "no cap" for memory."""
 
-    memory_mb: int = 0  # cgroup memory (strong) or address space (process); 0: none
+    memory_mb: int = 0  # cgroup memory (strong) or RLIMIT_DATA (process); 0: none
     pids: int = 256  # processes + threads of the worker and all its descendants
     output_mb: int = 16  # largest file the worker may write (its stdout/stderr log included)
     disk_mb: int = 256  # size of the jail's writable tmpfs (strong)
