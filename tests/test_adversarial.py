@@ -1,7 +1,8 @@
 """The adversarial battery: hostile submissions, each graded to exactly what its honest part deserves.
 
 Every folder in tests/adversarial/ is a submission of metrics.py that tries one known way to
-cheat or break a grader (README.md says what, and `expected: N` its score out of 42). One
+cheat or break a grader (README.md says what, and `expected: N` its score out of 42). Its honest
+part is imported from `_given.py`, a copy of solutions/metrics.py laid beside it when graded. One
 subprocess grades them all in a row (sandboxed, fixed seed), writing each report into a
 results store as it goes, like a class's batch run; then it checks that the grader finished,
 that every score is exact, that no stored result was changed by a later submission, and that
@@ -15,6 +16,7 @@ level is available (root on Linux, as in CI).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,14 @@ def readme(case: Path) -> dict:
     return info
 
 
+def prepared(case: Path, into: Path) -> Path:
+    """The case as graded: its own files plus the reference metrics as `_given.py`, its honest part."""
+    target = into / case.name
+    shutil.copytree(case, target)
+    shutil.copy(ROOT / "solutions" / "metrics.py", target / "_given.py")
+    return target
+
+
 def grade_all(isolation: str, store: Path) -> dict:
     """Grade every case in one process (sharing import time), storing each report as it finishes."""
     from autograder.grading import grade
@@ -58,12 +68,13 @@ def grade_all(isolation: str, store: Path) -> dict:
     store.mkdir(parents=True, exist_ok=True)
     level = detect().level if isolation == "auto" else isolation
     summary = {}
+    copies = Path(tempfile.mkdtemp(prefix="battery-cases-"))
     for case in cases():
         if readme(case)["strong_only"] and level != STRONG:
             continue
         entry = {}
         try:
-            report = grade(case, ["metrics"], device="cpu", seed=TEST_SEED, timeout=CHECK_TIMEOUT,
+            report = grade(prepared(case, copies), ["metrics"], device="cpu", seed=TEST_SEED, timeout=CHECK_TIMEOUT,
                            memory_mb=MEMORY_MB[level], isolation=isolation)
             write_json(report, store / f"{case.name}.json")
             render_table(report).encode("utf-8")  # the table must print, whatever the learner's text
@@ -73,6 +84,7 @@ def grade_all(isolation: str, store: Path) -> dict:
         except Exception as exc:  # the test reports it; the battery goes on
             entry = {"error": f"{type(exc).__name__}: {exc}"}
         summary[case.name] = entry
+    shutil.rmtree(copies, ignore_errors=True)
     for name, entry in summary.items():  # did a later submission change an earlier result?
         path = store / f"{name}.json"
         if "earned" in entry:

@@ -145,7 +145,9 @@ def test_strict_without_sandbox_exits_3():
 
 def test_report_names_the_isolation_level(tmp_path):
     out = tmp_path / "r.json"
-    done = run_cli(str(ROOT / "tests" / "adversarial" / "21_detect_grader"), "--only", "metrics", "--seed", str(TEST_SEED),
+    from tests.test_adversarial import BATTERY, prepared
+
+    done = run_cli(str(prepared(BATTERY / "21_detect_grader", tmp_path)), "--only", "metrics", "--seed", str(TEST_SEED),
                    "--isolation", "process", "--json", str(out), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
