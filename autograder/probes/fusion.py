@@ -1,33 +1,17 @@
 """Probes for fusion.py: build, run, backpropagate and train the learner's modules.
 
 They return plain data (arrays, dicts of arrays, numbers); the checks decide pass or fail.
-Only torch, numpy, the standard library and mmprep are imported here.
+Only torch, numpy, the standard library, mmprep and autograder.probes are imported here.
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
+from autograder.probes import one_cpu_thread
+
 FUSION_CLASSES = ("ConcatFusion", "LateFusion", "TensorFusion", "LowRankFusion", "GatedFusion")
-
-
-def _one_thread(probe):
-    """Run a probe on one CPU thread: these models are tiny, and extra threads on a shared
-    machine only contend with each other (100 ms steps became 1 s on 2 busy cores)."""
-
-    @functools.wraps(probe)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return probe(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def _fusion_class(module, cls: str):
@@ -44,7 +28,7 @@ def _params(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {name: p.detach().cpu().numpy() for name, p in model.named_parameters()}
 
 
-@_one_thread
+@one_cpu_thread()
 def build(module, cls: str, init: dict, *, device: str) -> dict:
     """Construct `cls(**init)` and describe it: {"param_shapes": {name: [dims]}, "num_params": int}."""
     model = _fusion_class(module, cls)(**init).to(device)
@@ -52,7 +36,7 @@ def build(module, cls: str, init: dict, *, device: str) -> dict:
     return {"param_shapes": shapes, "num_params": int(sum(p.numel() for p in model.parameters()))}
 
 
-@_one_thread
+@one_cpu_thread()
 def forward(module, cls: str, init: dict, inputs: list, permutation=None, *, device: str) -> dict:
     """Eval-mode outputs of `cls(**init)` on `inputs` (and on the permuted batch) plus its parameters.
 
@@ -71,7 +55,7 @@ def forward(module, cls: str, init: dict, inputs: list, permutation=None, *, dev
     return result
 
 
-@_one_thread
+@one_cpu_thread()
 def gradients(module, cls: str, init: dict, inputs: list, projection, *, device: str) -> dict:
     """Backpropagate sum(output * projection) through `cls(**init)` in train mode.
 
@@ -95,7 +79,7 @@ def gradients(module, cls: str, init: dict, inputs: list, projection, *, device:
     }
 
 
-@_one_thread
+@one_cpu_thread()
 def classifier_forward(module, init: dict, images, tokens, lengths, extra_padding: int = 0, permutation=None,
                        *, device: str) -> dict:
     """Eval-mode logits of ImageTextClassifier(**init).
@@ -119,7 +103,7 @@ def classifier_forward(module, init: dict, images, tokens, lengths, extra_paddin
     return out
 
 
-@_one_thread
+@one_cpu_thread()
 def train_xor(module, fusion: str, train_seed: int, test_images, test_tokens, test_lengths, steps: int = 250,
               n_train: int = 2000, batch_size: int = 32, lr: float = 3e-3, image_encoder: str = "cnn",
               *, device: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autograder.probes import one_cpu_thread
 from mmprep.data.shapes import make_shapes
 from mmprep.text import WordTokenizer
 
@@ -253,15 +254,10 @@ def train_and_encode(module, seed: int, num_train: int, steps: int, batch_size: 
     tokenizer = WordTokenizer.from_texts(train.captions)
     tokens, _ = tokenizer(train.captions)
     model = _model(module, len(tokenizer), embed_dim, seed, device)
-    threads = torch.get_num_threads()
-    # Tiny batches train fastest on one CPU thread; on a busy machine extra threads mostly wait on each other.
-    torch.set_num_threads(1)
-    try:
+    with one_cpu_thread():
         started = time.perf_counter()
         losses = module.train_dual_encoder(model, train.images, tokens, train.caption_image, steps=steps, lr=lr,
                                            batch_size=batch_size, device=device, seed=seed)
         seconds = time.perf_counter() - started
-    finally:
-        torch.set_num_threads(threads)
     image_emb, text_emb = _encode(model, tokenizer, gallery_images, texts, device)
     return {"losses": _numpy(losses, np.float64), "image_emb": image_emb, "text_emb": text_emb, "seconds": float(seconds)}

@@ -8,12 +8,11 @@ checked separately on a small trusted model defined here.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from torch import nn
 
+from autograder.probes import one_cpu_thread
 from mmprep.data.sentiment import batch_to_device, collate_sentiment, make_sentiment_data
 
 
@@ -31,17 +30,6 @@ def _no_tf32() -> None:
     # the checks compare with float64 references: TF32 matmuls on Ampere+ would cost 3 digits
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-
-
-@contextlib.contextmanager
-def _one_cpu_thread():
-    """Tiny models train several times faster on one thread than on threads that fight for busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _build_model(module, input_dims: dict, config: dict, seed: int, device: str) -> nn.Module:
@@ -110,7 +98,7 @@ def train_model_and_predict(module, input_dims: dict, config: dict, train_seed: 
     heldout: a list of (features, masks) input sets (the check's, no labels); returns the trained
     model's (N,) predictions for each, and the mean training loss per epoch.
     """
-    with _one_cpu_thread():
+    with one_cpu_thread():
         return _train_model_and_predict(module, input_dims, config, train_seed, n_train, epochs, heldout, lr,
                                         batch_size, device)
 
@@ -185,7 +173,7 @@ def train_function(module, input_dims: dict, train_seed: int, n_train: int, epoc
     inputs = _tensors(heldout_features, heldout_masks, device)
     with torch.no_grad():
         before = _numpy(model.eval()(*inputs))
-    with _one_cpu_thread():
+    with one_cpu_thread():
         history = module.train_sentiment_model(model, data, epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
                                                device=device, seed=int(train_seed))
     model.to(device).eval()
