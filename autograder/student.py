@@ -15,10 +15,8 @@ import json
 import os
 import shutil
 import signal
-import site
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from autograder.worker import Runner
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # what the worker may import besides the submission and installed libraries
 TRUSTED_RUNTIME = ("autograder/__init__.py", "autograder/wire.py", "autograder/worker.py", "autograder/integrity.py",
-                   "autograder/probes", "mmprep")
+                   "autograder/landlock.py", "autograder/probes", "mmprep")
 
 
 class StudentError(Exception):
@@ -225,12 +223,21 @@ class SandboxedStudent(_StudentBase):
         self.import_failed: dict[str, str] = {}
         self.capabilities = sandbox.choose(isolation, strict)
         self.level = self.capabilities.level
-        use_cgroups = self.level == sandbox.STRONG and self.capabilities.cgroups
+        use_cgroups = self.capabilities.cgroups  # "v1", "v2" or "": detected only for root, at either level
         if use_cgroups and not memory_mb:
             memory_mb = 4096  # a classroom default: one submission cannot take the grading machine down
         self.limits = sandbox.Limits(memory_mb=memory_mb, pids=max_processes, output_mb=output_mb)
         self.use_cgroups = use_cgroups
-        self.isolation = sandbox.describe(self.level, use_cgroups)
+        # process level started as root: the worker drops to nobody, running a Python nobody can read
+        self.interpreter: sandbox.Interpreter | None = None
+        self._runs_as = ""
+        if self.level == sandbox.PROCESS and os.geteuid() == 0:
+            try:
+                self.interpreter = sandbox.unprivileged_python()
+                self._runs_as = f"uid {sandbox.SANDBOX_UID}" + (" (Python from a hard-link view)" if self.interpreter.view else "")
+            except OSError as exc:
+                self._runs_as = f"runs as root: {clean(exc, 160)}"
+        self.isolation = self._describe()
         self.scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
         self.runtime = self.scratch / "runtime"
         for rel in TRUSTED_RUNTIME:
@@ -246,8 +253,11 @@ class SandboxedStudent(_StudentBase):
         self.cgroup: sandbox.WorkerCgroup | None = None
         self.restarts = 0
         # process level, not root: RLIMIT_NPROC caps forks at what the user runs now plus a margin
-        # (root ignores the limit; the strong level uses the cgroup instead)
+        # (root ignores the limit; a worker that runs as nobody gets a fixed cap or the cgroup's)
         self._user_processes = 0 if os.geteuid() == 0 or self.level == sandbox.STRONG else _tasks_of_this_user()
+
+    def _describe(self) -> str:
+        return sandbox.describe(self.level, self.use_cgroups, self.capabilities.landlock, self._runs_as)
 
     def _boot(self, python_paths: list[str]) -> str:
         return (
@@ -269,25 +279,25 @@ class SandboxedStudent(_StudentBase):
                     "NVIDIA_DRIVER_CAPABILITIES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS"):
             if key in os.environ:
                 env[key] = os.environ[key]
+        prefix: list[str] = []
+        if self.use_cgroups:
+            name = f"autograder-{os.getpid()}-{id(self):x}-{self.restarts}"
+            try:
+                self.cgroup = sandbox.WorkerCgroup.make(name, self.limits, self.use_cgroups)
+                prefix = self.cgroup.join_command()
+            except OSError as exc:  # cgroups went away (or filled up): rlimits from now on
+                self.use_cgroups = ""
+                self.isolation = self._describe()
+                self.note(f"sandbox: cgroups unavailable ({clean(exc, 120)}); rlimits used instead")
+        memory_mb = "0" if self.use_cgroups else str(self.limits.memory_mb)
         if self.level == sandbox.STRONG:
             jail_root = self.scratch / f"jail{self.restarts}"
             jail_root.mkdir()
             spec = {"root": str(jail_root), "binds": sandbox.jail_paths(self.runtime), "submission": str(self.submission),
                     "uid": sandbox.SANDBOX_UID, "gid": sandbox.SANDBOX_GID, "disk_mb": self.limits.disk_mb}
-            prefix: list[str] = []
-            if self.use_cgroups:
-                name = f"autograder-{os.getpid()}-{id(self):x}-{self.restarts}"
-                try:
-                    self.cgroup = sandbox.WorkerCgroup(name, self.limits)
-                    prefix = self.cgroup.join_command()
-                except OSError as exc:  # cgroups went away (or filled up): rlimits from now on
-                    self.use_cgroups = False
-                    self.isolation = sandbox.describe(self.level, False)
-                    self.note(f"sandbox: cgroups unavailable ({clean(exc, 120)}); rlimits used instead")
             cmd = [*prefix, shutil.which("unshare") or "unshare", *sandbox.UNSHARE_FLAGS, "--",
                    sys.executable, "-I", "-S", "-B", "-c", self._boot(sandbox.jail_python()),
-                   "--submission", str(self.submission), "--jail", json.dumps(spec), *common,
-                   "--memory-mb", "0" if self.use_cgroups else str(self.limits.memory_mb),
+                   "--submission", str(self.submission), "--jail", json.dumps(spec), *common, "--memory-mb", memory_mb,
                    # without cgroups every worker runs as nobody and RLIMIT_NPROC counts them together
                    "--max-processes", "0" if self.use_cgroups else str(16 * self.limits.pids)]
             env.update(HOME="/sandbox", TMPDIR="/tmp")
@@ -297,11 +307,25 @@ class SandboxedStudent(_StudentBase):
             workdir = self.scratch / f"work{self.restarts}"
             shutil.copytree(self.submission, workdir / "submission", ignore=shutil.ignore_patterns("__pycache__"))
             (workdir / "tmp").mkdir()
-            paths = [*sysconfig.get_paths().values(), *site.getsitepackages()]
-            cmd = [sys.executable, "-I", "-S", "-B", "-c", self._boot(paths),
-                   "--submission", str(workdir / "submission"), *common,
-                   "--memory-mb", str(self.limits.memory_mb), "--allowed", json.dumps([str(workdir)]),
-                   "--max-processes", str(self._user_processes + 2 * self.limits.pids if self._user_processes else 0)]
+            python, paths = sys.executable, sandbox.jail_python()
+            fence = {"read": [*sandbox.jail_paths(self.runtime), "/proc"], "write": [str(workdir)], "devices": ["/dev"]}
+            processes = self._user_processes + 2 * self.limits.pids if self._user_processes else 0
+            extra: list[str] = []
+            if self.interpreter is not None:  # root: the worker becomes nobody before any learner code
+                python, paths = self.interpreter.executable, list(self.interpreter.paths)
+                fence["read"] += self.interpreter.read
+                if self.interpreter.library_path:
+                    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [self.interpreter.library_path,
+                                                                           env.get("LD_LIBRARY_PATH")]))
+                sandbox.give_to(workdir, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+                self.scratch.chmod(0o711)  # nobody may pass through to its copy and the runtime, not list
+                extra += ["--drop-to", f"{sandbox.SANDBOX_UID}:{sandbox.SANDBOX_GID}"]
+                processes = 0 if self.use_cgroups else 16 * self.limits.pids
+            if self.capabilities.landlock:
+                extra += ["--fence", json.dumps(fence)]
+            cmd = [*prefix, python, "-I", "-S", "-B", "-c", self._boot(paths),
+                   "--submission", str(workdir / "submission"), *common, "--memory-mb", memory_mb,
+                   "--allowed", json.dumps([str(workdir)]), "--max-processes", str(processes), *extra]
             env.update(HOME=str(workdir), TMPDIR=str(workdir / "tmp"))
             cwd = workdir
         try:

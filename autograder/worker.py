@@ -302,15 +302,23 @@ def enter_jail(spec: dict) -> Path:
     _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV)
     inside = root + "/sandbox/submission"
     shutil.copytree(spec["submission"], inside, ignore=shutil.ignore_patterns("__pycache__"), symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(root + "/sandbox"):
+    for dirpath, dirnames, filenames in os.walk(root + "/sandbox"):  # sandbox.give_to, not imported in the jail
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.chown(name, uid, gid)
+            os.lchown(name, uid, gid)
     os.chdir(root)
     os.chroot(root)
     os.chdir("/sandbox")
+    drop_privileges(uid, gid)
+    return Path("/sandbox/submission")
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become `uid`:`gid` for good (no supplementary groups, no way back, no setuid gains)."""
+    import signal
+
     os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
     try:
         os.setuid(0)
     except PermissionError:
@@ -318,10 +326,7 @@ def enter_jail(spec: dict) -> Path:
     else:  # pragma: no cover - would mean the drop failed
         raise RuntimeError("could not drop root privileges")
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    import signal
-
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a uid change clears it; the grader dying must end us
-    return Path("/sandbox/submission")
 
 
 def _stray_processes(in_jail: bool) -> list[int]:
@@ -392,6 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jail", help="JSON spec of the private root (strong isolation; needs root)")
     parser.add_argument("--allowed", default="[]", help="JSON list of folders the learner's code may read and write")
     parser.add_argument("--course-root", default="", help="the course checkout: any access to it is reported, even under /tmp")
+    parser.add_argument("--drop-to", default="", help="UID:GID to become first (process level started as root)")
+    parser.add_argument("--fence", help="JSON {read, write, devices}: the Landlock fence (process level)")
     args = parser.parse_args(argv)
 
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -402,10 +409,22 @@ def main(argv: list[str] | None = None) -> None:
         submission = enter_jail(json.loads(args.jail))
         allowed += ["/sandbox", "/tmp"]
     elif sys.platform.startswith("linux"):
+        if args.drop_to:
+            uid, _, gid = args.drop_to.partition(":")
+            drop_privileges(int(uid), int(gid))
         try:  # orphans of the learner's processes come back to us, so they can be ended
             _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         except OSError:
             pass
+    fence_failed = ""
+    if args.fence:  # while this process has one thread: Landlock binds the calling thread
+        from autograder import landlock
+
+        fence = json.loads(args.fence)
+        try:
+            landlock.restrict_self(fence["read"], fence["write"], fence["devices"])
+        except OSError as exc:
+            fence_failed = f"sandbox: the Landlock fence could not be applied ({clean(str(exc), 120)}); files were not fenced"
     _apply_limits(args.memory_mb, args.output_mb, args.max_processes)
 
     # Import the libraries before the submission is on sys.path, so a numpy.py in it cannot shadow them.
@@ -415,6 +434,8 @@ def main(argv: list[str] | None = None) -> None:
                       forbidden_roots=[args.course_root])
     watcher.snapshot()
     watcher.install_audit_hook()
+    if fence_failed:
+        watcher.report(fence_failed)
     runner = None
     while True:
         try:

@@ -28,12 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import best_of  # noqa: E402
 from mmprep.data.shapes import make_shapes_splits  # noqa: E402
 from mmprep.device import resolve_device  # noqa: E402
 from mmprep.text import WordTokenizer  # noqa: E402
 from solutions import retrieval  # noqa: E402
-
-from benchmarks._common import best_of  # noqa: E402
 
 R5_TARGET = 0.80  # the graded check's and the lesson's target
 

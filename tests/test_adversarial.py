@@ -8,9 +8,11 @@ results store as it goes, like a class's batch run; then it checks that the grad
 that every score is exact, that no stored result was changed by a later submission, and that
 the integrity report names what each submission did.
 
-Cases marked `strong-only` attack things the process level cannot protect (the same user can
-read the checkout, signal the grader, rewrite files): they are graded only where the strong
-level is available (root on Linux, as in CI).
+The battery runs at every level this machine offers: strong (root with namespaces, as in CI) and
+process (started as root it also drops to `nobody`). Cases marked `fenced-only` attack what only a
+fence protects (the same user could read the checkout, signal the grader, rewrite files, fork
+without end): at the process level they are graded only inside a Landlock fence with signal
+scoping (Linux 6.12+, ABI 6).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tests.conftest import ROOT, TEST_SEED
 pytestmark = pytest.mark.xdist_group("adversarial")  # the battery fixture runs once, on one xdist worker
 BATTERY = ROOT / "tests" / "adversarial"
 CHECK_TIMEOUT = 6.0  # seconds per check: the hangs cost this much each
-MEMORY_MB = {"strong": 512, "process": 2048}  # cgroup / RLIMIT_DATA (torch does not load under 1.5 GiB)
+MEMORY_MB = {"cgroup": 512, "rlimit": 2048}  # RLIMIT_DATA counts reserved memory: torch does not load under 1.5 GiB
 MARKER = "BATTERY-SUMMARY "
 
 
@@ -38,14 +40,14 @@ def cases() -> list[Path]:
 
 
 def readme(case: Path) -> dict:
-    """`expected`, `strong-only` and `integrity` lines of a case's README."""
-    info = {"expected": None, "strong_only": False, "integrity": None}
+    """`expected`, `fenced-only` and `integrity` lines of a case's README."""
+    info = {"expected": None, "fenced_only": False, "integrity": None}
     for line in (case / "README.md").read_text().splitlines():
         key, _, value = line.partition(":")
         if key == "expected":
             info["expected"] = float(value)
-        elif key == "strong-only":
-            info["strong_only"] = True
+        elif key == "fenced-only":
+            info["fenced_only"] = True
         elif key == "integrity":
             info["integrity"] = value.strip()
     return info
@@ -59,23 +61,42 @@ def prepared(case: Path, into: Path) -> Path:
     return target
 
 
+def levels() -> list:
+    """The isolation levels to run the battery at: what `auto` picks, and the process level below strong.
+
+    Each level is its own xdist group, so two workers can run the two batteries side by side.
+    """
+    from autograder.sandbox import STRONG, detect
+
+    below = [pytest.param("process", marks=pytest.mark.xdist_group("adversarial-process"))]
+    return ["auto", *below] if detect().level == STRONG else ["auto"]
+
+
+def fenced(isolation: str) -> bool:
+    """Whether `fenced-only` cases can be graded at this level: strong, or a Landlock fence that scopes signals."""
+    from autograder.sandbox import STRONG, choose
+
+    found = choose(isolation)
+    return found.level == STRONG or found.landlock >= 6
+
+
 def grade_all(isolation: str, store: Path) -> dict:
     """Grade every case in one process (sharing import time), storing each report as it finishes."""
     from autograder.grading import grade
     from autograder.report import render_table, write_json
-    from autograder.sandbox import STRONG, detect
+    from autograder.sandbox import choose
 
     store.mkdir(parents=True, exist_ok=True)
-    level = detect().level if isolation == "auto" else isolation
+    memory_mb = MEMORY_MB["cgroup" if choose(isolation).cgroups else "rlimit"]
     summary = {}
     copies = Path(tempfile.mkdtemp(prefix="battery-cases-"))
     for case in cases():
-        if readme(case)["strong_only"] and level != STRONG:
+        if readme(case)["fenced_only"] and not fenced(isolation):
             continue
         entry = {}
         try:
             report = grade(prepared(case, copies), ["metrics"], device="cpu", seed=TEST_SEED, timeout=CHECK_TIMEOUT,
-                           memory_mb=MEMORY_MB[level], isolation=isolation)
+                           memory_mb=memory_mb, isolation=isolation)
             write_json(report, store / f"{case.name}.json")
             render_table(report).encode("utf-8")  # the table must print, whatever the learner's text
             entry = {"earned": report.earned, "possible": report.possible, "problems": report.problems,
@@ -93,10 +114,10 @@ def grade_all(isolation: str, store: Path) -> dict:
     return summary
 
 
-@pytest.fixture(scope="module")
-def battery(pytestconfig) -> dict:
+@pytest.fixture(scope="module", params=levels())
+def battery(request) -> dict:
     with tempfile.TemporaryDirectory(prefix="autograder-battery-") as tmp:
-        proc = subprocess.run([sys.executable, "-m", "tests.test_adversarial", str(Path(tmp) / "results")],
+        proc = subprocess.run([sys.executable, "-m", "tests.test_adversarial", str(Path(tmp) / "results"), request.param],
                               capture_output=True, text=True, timeout=900, cwd=ROOT)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
     assert proc.returncode == 0 and lines, f"the battery did not finish (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
@@ -112,7 +133,7 @@ def test_battery_has_at_least_twenty_hostile_submissions():
 def test_hostile_submission_gets_exactly_its_honest_score(battery, case):
     info = readme(case)
     if case.name not in battery:
-        pytest.skip("strong-only case: strong isolation is not available here")
+        pytest.skip("fenced-only case: neither strong isolation nor a Landlock fence with signal scoping here")
     entry = battery[case.name]
     assert "error" not in entry, entry.get("error")
     assert entry["problems"] == [], entry["problems"]
@@ -129,5 +150,5 @@ def test_honest_control_has_a_clean_integrity_report(battery):
 
 
 if __name__ == "__main__":
-    results = grade_all("auto", Path(sys.argv[1]))
+    results = grade_all(sys.argv[2] if len(sys.argv) > 2 else "auto", Path(sys.argv[1]))
     print(MARKER + json.dumps(results))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograder import sandbox
+from autograder import landlock, sandbox
 from autograder.expect import Any, Float
 from autograder.grading import IsolationUnavailable, grade
 from autograder.integrity import Watcher, clean, scan_submission
@@ -26,6 +30,9 @@ from tests.conftest import ROOT, TEST_SEED, run_cli
 pytestmark = pytest.mark.xdist_group("sandbox")  # one xdist worker: the module's workers share the CPU politely
 STRONG = sandbox.detect().level == sandbox.STRONG
 needs_strong = pytest.mark.skipif(not STRONG, reason="strong isolation needs root, Linux namespaces and `unshare`")
+LANDLOCK = landlock.abi_version()
+needs_landlock = pytest.mark.skipif(LANDLOCK < 1, reason="the kernel has no Landlock (Linux 5.13+)")
+ROOT_USER = os.geteuid() == 0
 
 PROBE_SOURCE = '''
 import os
@@ -79,7 +86,11 @@ def grab(megabytes):
 
 
 def snoop(path):
-    out = {"uid": os.getuid(), "pid": os.getpid(), "root": sorted(os.listdir("/")), "cwd": os.getcwd()}
+    out = {"uid": os.getuid(), "pid": os.getpid(), "cwd": os.getcwd()}
+    try:
+        out["root"] = sorted(os.listdir("/"))
+    except OSError as exc:
+        out["root"] = type(exc).__name__
     try:
         with open(path) as f:
             out["read"] = f.read(40)
@@ -90,10 +101,12 @@ def snoop(path):
         out["net"] = "connected"
     except OSError as exc:
         out["net"] = type(exc).__name__
-    try:
-        os.kill(1, signal.SIGKILL) if os.getpid() != 1 else None
-    except OSError:
-        pass
+    try:  # strong: PID 1 is the worker itself; process: our parent is the grader (probe with signal 0)
+        if os.getpid() != 1:
+            os.kill(os.getppid(), 0)
+        out["signal"] = "delivered" if os.getpid() != 1 else "no parent in the sandbox"
+    except OSError as exc:
+        out["signal"] = type(exc).__name__
     return out
 '''
 
@@ -127,7 +140,7 @@ def test_detect_names_a_level_and_why_not_stronger():
 
 
 def test_strict_refuses_a_weaker_level_before_grading(monkeypatch):
-    weak = sandbox.Capabilities(sandbox.PROCESS, False, ("not running as root",))
+    weak = sandbox.Capabilities(sandbox.PROCESS, "", ("not running as root",))
     monkeypatch.setattr(sandbox, "detect", lambda: weak)
     with pytest.raises(IsolationUnavailable, match="not running as root"):
         grade(ROOT / "solutions", ["metrics"], seed=TEST_SEED, strict=True)
@@ -209,6 +222,209 @@ def test_strong_level_hides_the_course_and_drops_privileges(probe_submission):
     assert seen["net"] != "connected"
     assert seen["cwd"] == "/sandbox"
     assert any("solutions/metrics.py" in f for f in handle.integrity), handle.integrity
+
+
+# ----------------------------------------------------------------------------- the process level's fence
+FENCE_SCRIPT = """
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[1])
+from autograder import landlock
+inside, outside = sys.argv[2], sys.argv[3]
+landlock.restrict_self(read=[sys.prefix, sys.base_prefix, "/usr", "/lib", "/lib64", "/etc", inside], write=[sys.argv[4]])
+seen = {}
+for name, action in [("read inside", lambda: open(os.path.join(inside, "note.txt")).read()),
+                     ("write inside read-only", lambda: open(os.path.join(inside, "new.txt"), "w")),
+                     ("write in writable", lambda: open(os.path.join(sys.argv[4], "out.txt"), "w").write("x")),
+                     ("read outside", lambda: open(outside).read()),
+                     ("list /", lambda: os.listdir("/")),
+                     ("tcp connect", lambda: socket.create_connection(("127.0.0.1", 9), timeout=2)),
+                     ("signal parent", lambda: os.kill(os.getppid(), 0))]:
+    try:
+        action()
+        seen[name] = "allowed"
+    except OSError as exc:
+        seen[name] = type(exc).__name__
+print(json.dumps(seen))
+"""
+
+
+@needs_landlock
+def test_landlock_fence_allows_only_what_it_names(tmp_path):
+    inside, writable = tmp_path / "inside", tmp_path / "writable"
+    inside.mkdir()
+    writable.mkdir()
+    (inside / "note.txt").write_text("hello")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    done = subprocess.run([sys.executable, "-c", FENCE_SCRIPT, str(ROOT), str(inside), str(outside), str(writable)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["read inside"] == "allowed" and seen["write in writable"] == "allowed", seen
+    assert seen["write inside read-only"] == "PermissionError", seen
+    assert seen["read outside"] == "PermissionError" and seen["list /"] == "PermissionError", seen
+    if LANDLOCK >= 4:  # unfenced, port 9 on localhost answers ConnectionRefusedError
+        assert seen["tcp connect"] == "PermissionError", seen
+    if LANDLOCK >= 6:
+        assert seen["signal parent"] == "PermissionError", seen
+    assert (writable / "out.txt").read_text() == "x"
+
+
+def test_isolation_statement_names_the_fence_and_the_uid():
+    line = sandbox.describe(sandbox.PROCESS, "v2", 6, "uid 65534")
+    assert "Landlock ABI 6: files, TCP, signals fenced" in line and "uid 65534" in line and "cgroup v2" in line
+    assert "no file-system isolation" in sandbox.describe(sandbox.PROCESS, "", 0)
+
+
+@needs_landlock
+def test_process_level_fences_the_worker_and_drops_root(probe_submission):
+    handle = SandboxedStudent(probe_submission, isolation="process", timeout=30)
+    try:
+        handle.begin_check(30)
+        seen = handle.call("probe.snoop", str(ROOT / "solutions" / "metrics.py"), returns=Any())
+        assert handle.call("probe.ok", np.ones(4)) == 4.0, "the fenced worker must still run honest code"
+    finally:
+        handle.close()
+    assert "Landlock" in handle.isolation
+    if ROOT_USER:
+        assert seen["uid"] == sandbox.SANDBOX_UID, f"started as root, the worker must run as nobody: {seen}"
+        assert f"uid {sandbox.SANDBOX_UID}" in handle.isolation
+    else:
+        assert seen["uid"] == os.getuid()
+    assert seen["read"] == "PermissionError", f"solutions/ must be fenced off: {seen}"
+    assert seen["root"] == "PermissionError", seen
+    if LANDLOCK >= 4:
+        assert seen["net"] == "PermissionError", seen
+    if LANDLOCK >= 6:
+        assert seen["signal"] == "PermissionError", f"the worker must not reach the grader with signals: {seen}"
+    assert any("solutions/metrics.py" in f for f in handle.integrity), handle.integrity
+
+
+def test_others_can_read_follows_every_folder_on_the_way(tmp_path):
+    shut, open_ = tmp_path / "shut", tmp_path / "open"
+    for folder in (shut, open_):
+        folder.mkdir()
+        (folder / "lib.py").write_text("x = 1")
+        (folder / "lib.py").chmod(0o644)
+    shut.chmod(0o700)
+    open_.chmod(0o755)
+    tmp_path.chmod(0o755)
+    assert not sandbox.others_can_read(shut / "lib.py"), "a 0700 folder on the way hides the file"
+    assert sandbox.others_can_read(open_ / "lib.py") == all(
+        os.stat(p).st_mode & 0o001 for p in (open_ / "lib.py").parents)
+    (open_ / "lib.py").chmod(0o600)
+    assert not sandbox.others_can_read(open_ / "lib.py")
+
+
+def test_a_view_is_trusted_only_when_ours_and_closed(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    mine.chmod(0o755)
+    assert sandbox._trusted_view(str(mine))
+    mine.chmod(0o777)
+    assert not sandbox._trusted_view(str(mine)), "a folder others can write could hold a planted numpy"
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    assert not sandbox._trusted_view(str(link))
+    if ROOT_USER:
+        planted = tmp_path / "planted"
+        planted.mkdir(mode=0o755)
+        os.chown(planted, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+        assert not sandbox._trusted_view(str(planted)), "a folder another user made must not be used"
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="dropping to nobody needs root")
+def test_nobody_can_start_the_workers_python():
+    python = sandbox.unprivileged_python()
+    env = {"PATH": "/usr/bin:/bin"}
+    if python.library_path:
+        env["LD_LIBRARY_PATH"] = python.library_path
+    boot = f"import sys; sys.path[:0] = {list(python.paths)!r}; import numpy, os; print(os.getuid(), numpy.ones(3).sum())"
+    done = subprocess.run([python.executable, "-I", "-S", "-c", boot], user=sandbox.SANDBOX_UID,
+                          group=sandbox.SANDBOX_GID, extra_groups=[], env=env, capture_output=True, text=True,
+                          timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(sandbox.SANDBOX_UID), "3.0"]
+    if python.view:
+        assert not os.stat(python.view).st_mode & 0o022 and os.stat(python.view).st_uid == 0
+
+
+@pytest.mark.skipif(not (ROOT_USER and LANDLOCK >= 1 and sandbox.others_can_read(ROOT / "solutions" / "metrics.py")),
+                    reason="needs root (to act as an ordinary user), Landlock and a checkout others can read")
+def test_an_ordinary_user_grading_on_a_laptop_gets_the_fence(probe_submission):
+    """Run the grader itself as uid 65534: the checkout is readable to it, yet not to its worker."""
+    python = sandbox.unprivileged_python()
+    work = Path(tempfile.mkdtemp(prefix="autograder-as-user-"))  # pytest's own tmp is root's, 0700
+    (work / "probe").mkdir()
+    (work / "probe" / "probe.py").write_text((probe_submission / "probe.py").read_text())
+    sandbox.give_to(work, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path[:0] = [{str(ROOT)!r}, *{list(python.paths)!r}]
+        from pathlib import Path
+        from autograder.expect import Any
+        from autograder.student import SandboxedStudent
+        target = {str(ROOT / "solutions" / "metrics.py")!r}
+        handle = SandboxedStudent(Path({str(work / "probe")!r}), isolation="process", timeout=60)
+        handle.begin_check(60)
+        seen = handle.call("probe.snoop", target, returns=Any())
+        handle.close()
+        print(json.dumps({{"grader_reads": len(open(target).read()) > 0, "worker": seen, "isolation": handle.isolation}}))
+    """)
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(work), "HOME": str(work)}
+    if python.library_path:
+        env["LD_LIBRARY_PATH"] = python.library_path
+    try:
+        done = subprocess.run([python.executable, "-I", "-S", "-c", script], user=sandbox.SANDBOX_UID,
+                              group=sandbox.SANDBOX_GID, extra_groups=[], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=str(work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["grader_reads"], "the ordinary user can read the checkout"
+    assert result["worker"]["uid"] == sandbox.SANDBOX_UID and "uid" not in result["isolation"].split("fenced")[1]
+    assert result["worker"]["read"] == "PermissionError", f"its worker must not: {result}"
+
+
+# ----------------------------------------------------------------------------- cgroup v2
+@pytest.fixture
+def fake_cgroup2(tmp_path, monkeypatch) -> Path:
+    """A unified hierarchy as the kernel lays it out, with the grader in /grading."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    own = tmp_path / "grading"
+    own.mkdir()
+    (own / "cgroup.controllers").write_text("memory pids\n")
+    (own / "cgroup.subtree_control").write_text("\n")
+    (own / "cgroup.procs").write_text(f"{os.getpid()}\n")
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setattr(sandbox, "_cgroup_lines", lambda: [("", "/grading")])
+    return own
+
+
+def test_cgroup_v2_worker_group_gets_caps_beside_the_grader(fake_cgroup2):
+    assert sandbox._cgroups_writable() == "v2"
+    group = sandbox.WorkerCgroup.make("autograder-1-w-0", sandbox.Limits(memory_mb=600, pids=64), "v2")
+    worker = fake_cgroup2 / "autograder-1-w-0"
+    assert group.dirs == {"unified": worker}
+    assert (worker / "memory.max").read_text() == str(600 * 2**20)
+    assert (worker / "memory.swap.max").read_text() == "0"
+    assert (worker / "pids.max").read_text() == "64"
+    leaf = fake_cgroup2 / f"autograder-{os.getpid()}-grader"
+    assert (leaf / "cgroup.procs").read_text() == str(os.getpid()), "the grader moves out of the group it delegates"
+    assert (fake_cgroup2 / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert f"'{worker / 'cgroup.procs'}'" in group.join_command()[2]
+    assert not group.out_of_memory() and not group.hit_process_cap()
+    (worker / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    (worker / "pids.events").write_text("max 3\n")
+    assert group.out_of_memory() and group.hit_process_cap()
+    group.remove(wait=0.1)
+    assert (worker / "cgroup.kill").read_text() == "1", "v2 ends the whole group with one write"
+
+
+def test_cgroup_v2_without_memory_and_pids_falls_back_to_rlimits(fake_cgroup2):
+    (fake_cgroup2 / "cgroup.controllers").write_text("cpu io\n")
+    assert sandbox._cgroups_writable() == ""
 
 
 # ----------------------------------------------------------------------------- integrity
