@@ -24,8 +24,24 @@ EXIT_CODES_HELP = ("exit codes: 0 grading ran (whatever the score); 2 bad comman
                    "3 the submission could not be read or grading could not run")
 
 
+def grading_options(topics: bool = True) -> argparse.ArgumentParser:
+    """The options every grading command shares (grade, batch, nbgrader grade): argparse's parent parser.
+
+    `topics=False` leaves out --only (nbgrader grades one assignment, which is one topic).
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    if topics:
+        p.add_argument("--only", metavar="TOPIC[,TOPIC]",
+                       help=f"grade only these topics (default: all of {', '.join(available_topics())})")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto: CUDA when available)")
+    p.add_argument("--seed", type=int, help="grading seed, to reproduce a run (default: random)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
+    return p
+
+
 def grade_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        parents=[grading_options()],
         prog="python -m autograder",
         description="Grade a submission: a folder (default exercises/), a .zip, a <topic>.py or a <topic>.ipynb. "
         "Subcommands: generate (exercises/ from solutions/), batch (grade a folder of submissions), export, "
@@ -33,15 +49,11 @@ def grade_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
     )
     p.add_argument("submission", nargs="?", default=str(stubgen.EXERCISES), help="what to grade (default: exercises/)")
-    p.add_argument("--only", metavar="TOPIC[,TOPIC]", help=f"grade only these topics ({', '.join(available_topics())})")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto: CUDA when available)")
-    p.add_argument("--seed", type=int, help="grading seed, to reproduce a run (default: random)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
-    p.add_argument("--memory-mb", type=int, default=0, help="worker memory limit in MiB: a cgroup at the strong level (0: 4096), else RLIMIT_DATA (0: none; torch needs >= 1536)")
+    p.add_argument("--memory-mb", type=int, default=0, help="worker memory limit in MiB: a cgroup where the grader runs as root and can make one (0: 4096), else RLIMIT_DATA (0: none; torch needs >= 1536)")
     p.add_argument("--sandbox", dest="sandbox", action="store_true", default=True, help="run code in a worker (default)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", help="import the code here (debugging)")
     p.add_argument("--isolation", default="auto", choices=("auto", "strong", "process"),
-                   help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups, no course files), process")
+                   help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups, no course files), process (Landlock fence where the kernel has it)")
     p.add_argument("--strict", action="store_true", help="refuse to grade below the strong isolation level (exit code 3)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
     p.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.cli import grading_options
 from autograder.grading import parse_topics
 from autograder.results_store import DEFAULT_STORE
 
@@ -49,14 +50,11 @@ def cmd_batch(argv: list[str]) -> int:
         "the name without suffix) into an SQLite results store, in parallel, resumable. Arguments after `--` go to "
         "each `python -m autograder` grading run (e.g. -- --strict).",
         epilog=EXIT_CODES,
+        parents=[grading_options()],
     )
     p.add_argument("submissions", type=Path, help="folder with one entry per student")
-    p.add_argument("--only", metavar="TOPIC[,TOPIC]", help="topics to grade (default: all)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at the same time (default 1)")
     p.add_argument("--store", type=Path, default=DEFAULT_STORE, help=f"SQLite results file (default {DEFAULT_STORE})")
-    p.add_argument("--seed", type=int, help="grading seed for the whole batch (default: random, stored per row)")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
     p.add_argument("--submission-timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="time limit for grading one submission (default 1800)")
     p.add_argument("--regrade", action="store_true", help="grade again what the store already holds")
@@ -162,13 +160,11 @@ def cmd_nbgrader(argv: list[str]) -> int:
     c = sub.add_parser("course", help="build an nbgrader course folder (source/<topic>/<topic>.ipynb, nbgrader_config.py)")
     c.add_argument("course_dir", type=Path)
     c.add_argument("--only", metavar="TOPIC[,TOPIC]", help="topics to include (default: all)")
-    g = sub.add_parser("grade", help="grade submitted/<student>/<topic>/<topic>.ipynb in the sandbox into the gradebook")
+    g = sub.add_parser("grade", help="grade submitted/<student>/<topic>/<topic>.ipynb in the sandbox into the gradebook",
+                       parents=[grading_options(topics=False)])
     g.add_argument("course_dir", type=Path)
     g.add_argument("assignment", help="the assignment (= topic) to grade")
     g.add_argument("--student", action="append", help="only these students (repeatable)")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--device", default="auto")
-    g.add_argument("--timeout", type=float, default=60.0)
     args = p.parse_args(argv)
     try:
         if args.action == "course":

@@ -103,6 +103,15 @@ class Runner:
         return self.modules[topic]
 
     def _seed(self, seed) -> None:
+        """Before every request: the check's seed, and full-precision float32 matmuls on CUDA.
+
+        The checks compare with float64 references; TF32 (on by default for cuDNN on Ampere and
+        newer) would cost three digits. Reset each time, in both modes, for every topic.
+        """
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
         if seed is None:
             return
         import random
@@ -111,7 +120,6 @@ class Runner:
 
         random.seed(seed)
         np.random.seed(seed % 2**32)
-        torch = sys.modules.get("torch")
         if torch is not None:
             torch.manual_seed(seed)
 
@@ -203,8 +211,6 @@ def _preload_libraries(path: Path) -> None:
         import torch
 
         torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
     except ImportError:
         pass
 

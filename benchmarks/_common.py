@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import sys
 import time
@@ -30,11 +31,13 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def save(name: str, rows: list[dict], **meta) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-                               **meta, "rows": rows}, indent=2))
+def save(name: str, rows: list[dict] | None = None, out: Path | None = None, **meta) -> Path:
+    """Write benchmarks/results/<name>.json (or `out`): the machine, then `meta`, then `rows`."""
+    out = Path(out) if out is not None else RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"machine": platform.processor() or platform.machine(), "platform": platform.platform(),
+               "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    out.write_text(json.dumps({**machine, **meta, **({"rows": rows} if rows is not None else {})}, indent=2) + "\n")
     return out
 
 

@@ -14,9 +14,7 @@ Prints a table and writes benchmarks/results/bench_batch.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,7 @@ def main() -> None:
 
     from autograder.nbgrader_course import build_course, notebook_source
     from autograder.nbgrader_grade import grade_submissions
+    from benchmarks._common import save
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=4)
@@ -91,11 +90,8 @@ def main() -> None:
         row["submissions_per_minute"] = round(60 * args.students / row["seconds"], 2)
         print(f"{row['method']:<46}{row['seconds']:>9.1f}{row['seconds_per_submission']:>14.2f}"
               f"{row['submissions_per_minute']:>17.2f}")
-    out = ROOT / "benchmarks" / "results" / "bench_batch.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"topic": args.topic, "students": args.students, "device": args.device,
-                               "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-                               "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+    out = save("bench_batch", rows, topic=args.topic, students=args.students, device=args.device,
+               load_average=os.getloadavg())
     print(f"wrote {out.relative_to(ROOT)}")
 
 

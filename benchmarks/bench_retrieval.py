@@ -16,8 +16,6 @@ Writes benchmarks/results/retrieval.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import best_of  # noqa: E402
+from benchmarks._common import best_of, save  # noqa: E402
 from mmprep.data.shapes import make_shapes_splits  # noqa: E402
 from mmprep.device import resolve_device  # noqa: E402
 from mmprep.text import WordTokenizer  # noqa: E402
@@ -131,12 +129,7 @@ def main(argv=None) -> None:
     print(f"training on {device} (1 thread): text->image R@5 >= {R5_TARGET} {status} after {training['steps']} steps, "
           f"{training['seconds']:.1f} s")
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "cpu_count": __import__("os").cpu_count(),
-                               "torch_threads": torch.get_num_threads(), "search": search, "training": training},
-                              indent=2))
-    print(f"wrote {out}")
+    print(f"wrote {save('retrieval', out=args.out, torch_threads=torch.get_num_threads(), search=search, training=training)}")
 
 
 if __name__ == "__main__":

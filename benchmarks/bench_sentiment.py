@@ -15,8 +15,6 @@ graded training probe runs on one thread.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,7 @@ from autograder.checks.test_sentiment import (  # noqa: E402  the graded configu
     TRAIN_LR,
     TRAIN_SAMPLES,
 )
+from benchmarks._common import save  # noqa: E402
 from mmprep.data.sentiment import (  # noqa: E402
     batch_to_device,
     collate_sentiment,
@@ -136,13 +135,9 @@ def main() -> None:
     for n, ms in steps.items():
         print(f"{n:>6} {ms:>32.1f}")
     name = f"cpu_t{torch.get_num_threads()}" if device == "cpu" else device.split(":")[0]
-    out = ROOT / "benchmarks" / "results" / f"sentiment_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor(),
-        "config": TRAIN_CONFIG, "train_samples": TRAIN_SAMPLES, "epochs": TRAIN_EPOCHS,
-        "time_to_target": runs, "ms_per_step": steps,
-    }, indent=2))
+    out = save(f"sentiment_{name}", device=device, torch=torch.__version__, threads=torch.get_num_threads(),
+               config=TRAIN_CONFIG, train_samples=TRAIN_SAMPLES, epochs=TRAIN_EPOCHS, time_to_target=runs,
+               ms_per_step=steps)
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -19,6 +19,7 @@ from autograder.expect import Any, Float
 from autograder.grading import IsolationUnavailable, grade
 from autograder.integrity import Watcher, clean, scan_submission
 from autograder.student import (
+    InProcessStudent,
     SandboxedStudent,
     StudentCrashed,
     StudentError,
@@ -79,6 +80,14 @@ def daemon():
         os._exit(0)
     os.wait()
     return int(os.read(read, 32))
+
+
+def tf32_seen():
+    import torch
+
+    seen = [torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return seen
 
 
 def grab(megabytes):
@@ -183,6 +192,19 @@ def test_each_failure_costs_one_call_and_the_worker_comes_back(student):
 def test_output_is_capped(student):
     written = student.call("probe.flood", returns=Any())
     assert written <= student.limits.output_mb * 2**20
+
+
+def test_tf32_is_off_before_every_call_whatever_the_learner_set(student, probe_submission):
+    """The checks compare float32 work with float64 references: TF32 matmuls (CUDA, Ampere+) would cost 3 digits."""
+    student.call("probe.tf32_seen", returns=Any())  # imports torch and turns TF32 on
+    assert student.call("probe.tf32_seen", returns=Any()) == [False, False]
+    in_process = InProcessStudent(probe_submission, timeout=60)
+    try:
+        in_process.begin_check(60)
+        in_process.call("probe.tf32_seen", returns=Any())
+        assert in_process.call("probe.tf32_seen", returns=Any()) == [False, False]
+    finally:
+        in_process.close()
 
 
 def test_processes_left_behind_are_ended(student):

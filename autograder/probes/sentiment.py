@@ -26,12 +26,6 @@ def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().to("cpu", torch.float64).numpy()
 
 
-def _no_tf32() -> None:
-    # the checks compare with float64 references: TF32 matmuls on Ampere+ would cost 3 digits
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-
-
 def _build_model(module, input_dims: dict, config: dict, seed: int, device: str) -> nn.Module:
     torch.manual_seed(int(seed))
     model = module.MultimodalSentimentTransformer(dict(input_dims), **config)
@@ -41,7 +35,6 @@ def _build_model(module, input_dims: dict, config: dict, seed: int, device: str)
 # ----------------------------------------------------------------------------- building blocks
 def positional_encoding(module, x: np.ndarray, d_model: int, max_len: int = 512, *, device: str) -> dict:
     """PositionalEncoding(d_model, max_len)(x): its output and how many trainable parameters it has."""
-    _no_tf32()
     encoding = module.PositionalEncoding(d_model, max_len).to(device).eval()
     with torch.no_grad():
         out = encoding(torch.as_tensor(x, dtype=torch.float32, device=device))
@@ -51,7 +44,6 @@ def positional_encoding(module, x: np.ndarray, d_model: int, max_len: int = 512,
 def cross_modal_block(module, state: dict, target: np.ndarray, source: np.ndarray, source_padding_mask,
                       d_model: int, num_heads: int, *, device: str) -> np.ndarray:
     """CrossModalBlock(d_model, num_heads, dropout=0) with the weights `state` (strict), in eval mode."""
-    _no_tf32()
     block = module.CrossModalBlock(d_model, num_heads, dropout=0.0)
     block.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()}, strict=True)
     block = block.to(device).eval()
@@ -65,7 +57,6 @@ def cross_modal_block(module, state: dict, target: np.ndarray, source: np.ndarra
 # ----------------------------------------------------------------------------- the model
 def model_outputs(module, input_dims: dict, config: dict, cases: list, seed: int = 0, *, device: str) -> list:
     """Build the model once (eval mode) and return its (B,) output for each (features, masks) case."""
-    _no_tf32()
     model = _build_model(module, input_dims, config, seed, device).eval()
     outputs = []
     with torch.no_grad():
