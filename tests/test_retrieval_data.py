@@ -149,3 +149,27 @@ def test_tokenizer_rejects_bad_input():
         WordTokenizer.from_texts(["a"], min_freq=0)
     with pytest.raises(ValueError):
         WordTokenizer(["a", "b"])
+
+
+# ----------------------------------------------------------------------------- the graded composition statistic
+def test_shape_pairs_won_is_one_half_for_a_shape_blind_ranking():
+    """Hand-worked: 96 one-object scenes, 48 queries; each query has 2 matches and 4 same-place other-shape images."""
+    from autograder.checks.test_retrieval import held_out, shape_pairs_won
+
+    _, single, combos, _ = held_out(11)
+    scenes = single.scenes
+    agrees = np.array([[scene_matches(s, c, sh, None, p) for s in scenes] for c, sh, p in combos], dtype=float)
+    same_place = np.array([[scene_matches(s, c, None, None, p) for s in scenes] for c, _, p in combos], dtype=float)
+    assert agrees.sum(axis=1).tolist() == [2.0] * 48 and same_place.sum(axis=1).tolist() == [6.0] * 48
+    assert shape_pairs_won(agrees, scenes, combos) == 1.0
+    assert shape_pairs_won(-agrees, scenes, combos) == 0.0
+    assert shape_pairs_won(same_place, scenes, combos) == 0.5, "ties count one half"
+    # blind to shape but not to size: the large image of each place first, whatever its shape
+    by_size = same_place * np.array([1.0 + (s[0].size == "large") for s in scenes])
+    assert shape_pairs_won(by_size, scenes, combos) == 0.5
+    # one query in 48 wrong on one of its 8 pairs
+    one_off = agrees.copy()
+    q = 0
+    other = np.flatnonzero(same_place[q] - agrees[q])[0]
+    one_off[q, other] = 2.0
+    assert shape_pairs_won(one_off, scenes, combos) == pytest.approx(1 - 2 / 384)

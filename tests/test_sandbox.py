@@ -231,14 +231,22 @@ def test_memory_limit(probe_submission):
         handle.close()
 
 
-@needs_strong
-def test_strong_level_hides_the_course_and_drops_privileges(probe_submission):
-    handle = SandboxedStudent(probe_submission, isolation="strong", timeout=30)
+def snooped(probe_submission: Path, isolation: str) -> tuple[SandboxedStudent, dict]:
+    """What probe.snoop sees of solutions/, the network and the grader at `isolation` (the handle, closed, keeps
+    its isolation line and integrity findings); honest code must still run there."""
+    handle = SandboxedStudent(probe_submission, isolation=isolation, timeout=30)
     try:
         handle.begin_check(30)
         seen = handle.call("probe.snoop", str(ROOT / "solutions" / "metrics.py"), returns=Any())
+        assert handle.call("probe.ok", np.ones(4)) == 4.0, f"honest code must still run at the {isolation} level"
     finally:
         handle.close()
+    return handle, seen
+
+
+@needs_strong
+def test_strong_level_hides_the_course_and_drops_privileges(probe_submission):
+    handle, seen = snooped(probe_submission, "strong")
     assert seen["uid"] == sandbox.SANDBOX_UID and seen["pid"] == 1
     assert seen["read"] == "FileNotFoundError", "solutions/ must not exist inside the sandbox"
     assert seen["net"] != "connected"
@@ -300,13 +308,7 @@ def test_isolation_statement_names_the_fence_and_the_uid():
 
 @needs_landlock
 def test_process_level_fences_the_worker_and_drops_root(probe_submission):
-    handle = SandboxedStudent(probe_submission, isolation="process", timeout=30)
-    try:
-        handle.begin_check(30)
-        seen = handle.call("probe.snoop", str(ROOT / "solutions" / "metrics.py"), returns=Any())
-        assert handle.call("probe.ok", np.ones(4)) == 4.0, "the fenced worker must still run honest code"
-    finally:
-        handle.close()
+    handle, seen = snooped(probe_submission, "process")
     assert "Landlock" in handle.isolation
     if ROOT_USER:
         assert seen["uid"] == sandbox.SANDBOX_UID, f"started as root, the worker must run as nobody: {seen}"

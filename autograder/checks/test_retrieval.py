@@ -26,10 +26,13 @@ P = "retrieval."
 # What the lesson promises and the training check holds (margins below what the reference reaches).
 TRAIN = {"num_train": 600, "steps": 200, "batch_size": 64, "lr": 5e-3, "embed_dim": 32}
 R5_TARGET = 0.80  # text->image Recall@5 on 100 held-out images (the reference reaches about 0.97)
-# Top-1 of a colour+shape+position query over all 96 one-object scenes. Shape is learned last: the reference
-# reaches 0.52-0.75 over 10 seeds, a shape-blind model 1/3 (2 of the 6 images with the right colour and position
-# match). Colour and position alone the reference gets right for about every query.
-COMPOSITION_TARGET = 0.45
+# Shape binding, over all 96 one-object scenes: for each colour+shape+position query, how often a matching image
+# outranks an image of the same colour and position but another shape (2 x 4 such pairs per query, 384 in all).
+# A shape-blind model scores 0.50 (chance). Shape is learned last: over 30 grading seeds the reference reached
+# 0.66-0.79 (mean 0.73). Top-1 would be the plainer statistic, but it is too noisy for a graded check: the
+# reference's top-1 rate ranged 0.42-0.75 over 50 seeds, against 1/3 for a shape-blind model.
+# Colour and position alone the reference puts first for every query.
+SHAPE_PAIRS_TARGET = 0.60
 COLOUR_POSITION_TARGET = 0.85
 
 
@@ -335,16 +338,30 @@ def test_compositional_queries_find_matching_images(student, grading_seed):
     test, single, combos, queries, got = trained(student, grading_seed)
     scores = got["text_emb"][len(test.captions):] @ got["image_emb"][len(test):].T
     top = np.lexsort((np.broadcast_to(np.arange(len(single)), scores.shape), -scores), axis=-1)[:, 0]
-    hits = [scene_matches(single.scenes[j], colour, shape, None, position) for j, (colour, shape, position) in zip(top, combos)]
-    rate = float(np.mean(hits))
     partial = float(np.mean([scene_matches(single.scenes[j], colour, None, None, position)
                              for j, (colour, _, position) in zip(top, combos)]))
     if partial < COLOUR_POSITION_TARGET:
         raise AssertionError(f"queries such as '{queries[0]}' put an image of the right colour at the right position "
                              f"first for {partial:.2f} of {len(queries)} queries, target {COLOUR_POSITION_TARGET}")
-    if rate < COMPOSITION_TARGET:
-        raise AssertionError(f"queries such as '{queries[0]}' (colour + shape + position) put a matching held-out image "
-                             f"first for {rate:.2f} of {len(queries)} queries over 96 one-object images, target {COMPOSITION_TARGET}")
+    won = shape_pairs_won(scores, single.scenes, combos)
+    if won < SHAPE_PAIRS_TARGET:
+        top1 = float(np.mean([scene_matches(single.scenes[j], *c[:2], None, c[2]) for j, c in zip(top, combos)]))
+        raise AssertionError(
+            f"queries such as '{queries[0]}' (colour + shape + position): a matching image outranks one of the same "
+            f"colour and position but another shape in {won:.2f} of such pairs, target {SHAPE_PAIRS_TARGET} "
+            f"(chance: 0.50; a matching image came first for {top1:.2f} of {len(queries)} queries)")
+
+
+def shape_pairs_won(scores: np.ndarray, scenes, combos) -> float:
+    """Share of (matching image, same colour+position other-shape image) pairs the query ranks right; ties count 1/2."""
+    won = []
+    for q, (colour, shape, position) in enumerate(combos):
+        same_place = [j for j, scene in enumerate(scenes) if scene_matches(scene, colour, None, None, position)]
+        match = [j for j in same_place if scene_matches(scenes[j], colour, shape, None, position)]
+        other = [j for j in same_place if j not in match]
+        diff = scores[q, match][:, None] - scores[q, other][None, :]
+        won.append((diff > 0) + 0.5 * (diff == 0))
+    return float(np.mean(np.concatenate([w.ravel() for w in won])))
 
 
 # ----------------------------------------------------------------------------- the system
