@@ -487,8 +487,10 @@ def _hardlink_view(root: str) -> str:
                       f"shares its file system for a hard-link view")
     family = f"autograder-python-{hashlib.sha256(root.encode()).hexdigest()[:10]}"
     view = os.path.join(homes[0], f"{family}-{_view_stamp(root)}")
-    if _trusted_view(view):
+    if _trusted_view(view) and _view_intact(root, view, _view_witnesses()):
         return view
+    if _trusted_view(view):  # a temp cleaner took files from it, or a package file was replaced in place
+        shutil.rmtree(view, ignore_errors=True)
     building = f"{view}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     shutil.copytree(root, building, symlinks=True, copy_function=os.link)
@@ -503,6 +505,26 @@ def _hardlink_view(root: str) -> str:
         if str(stale) != view and ".building-" not in stale.name and _trusted_view(str(stale)):
             shutil.rmtree(stale, ignore_errors=True)
     return view
+
+
+def _view_witnesses() -> list[str]:
+    """Files whose loss would break the worker: the interpreter, libpython, the standard library, numpy."""
+    import numpy
+
+    return [os.path.realpath(p) for p in (sys.executable, os.__file__, numpy.__file__, _libpython()) if p]
+
+
+def _view_intact(root: str, view: str, witnesses: list[str]) -> bool:
+    """The `witnesses` under `root` are in the view as hard links to the very same inodes."""
+    for path in witnesses:
+        if not path.startswith(root.rstrip("/") + "/"):
+            continue
+        try:
+            if os.stat(path).st_ino != os.stat(view + path[len(root):]).st_ino:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _trusted_view(path: str) -> bool:

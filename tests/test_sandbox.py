@@ -357,6 +357,19 @@ def test_a_view_is_trusted_only_when_ours_and_closed(tmp_path):
         assert not sandbox._trusted_view(str(planted)), "a folder another user made must not be used"
 
 
+def test_a_view_missing_or_replacing_a_key_file_is_not_intact(tmp_path):
+    root, view = tmp_path / "python", tmp_path / "view"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "os.py").write_text("# the standard library")
+    shutil.copytree(root, view, copy_function=os.link)
+    witnesses = [str(root / "lib" / "os.py"), "/elsewhere/not/under/root.py"]
+    assert sandbox._view_intact(str(root), str(view), witnesses)
+    (view / "lib" / "os.py").unlink()
+    assert not sandbox._view_intact(str(root), str(view), witnesses), "a temp cleaner took a file"
+    shutil.copy(root / "lib" / "os.py", view / "lib" / "os.py")
+    assert not sandbox._view_intact(str(root), str(view), witnesses), "a copy is not the installation's own file"
+
+
 @pytest.mark.skipif(not ROOT_USER, reason="dropping to nobody needs root")
 def test_nobody_can_start_the_workers_python():
     python = sandbox.unprivileged_python()
