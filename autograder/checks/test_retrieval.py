@@ -24,15 +24,16 @@ task = pytest.mark.task
 P = "retrieval."
 
 # What the lesson promises and the training check holds (margins below what the reference reaches).
-TRAIN = {"num_train": 600, "steps": 200, "batch_size": 64, "lr": 5e-3, "embed_dim": 32}
-R5_TARGET = 0.80  # text->image Recall@5 on 100 held-out images (the reference reaches about 0.97)
+TRAIN = {"num_train": 600, "steps": 400, "batch_size": 64, "lr": 5e-3, "embed_dim": 32}
+R5_TARGET = 0.80  # text->image Recall@5 on 100 held-out images (the reference reaches about 0.97 by step 200)
 # Shape binding, over all 96 one-object scenes: for each colour+shape+position query, how often a matching image
 # outranks an image of the same colour and position but another shape (2 x 4 such pairs per query, 384 in all).
-# A shape-blind model scores 0.50 (chance). Shape is learned last: over 30 grading seeds the reference reached
-# 0.66-0.79 (mean 0.73). Top-1 would be the plainer statistic, but it is too noisy for a graded check: the
-# reference's top-1 rate ranged 0.42-0.75 over 50 seeds, against 1/3 for a shape-blind model.
-# Colour and position alone the reference puts first for every query.
-SHAPE_PAIRS_TARGET = 0.60
+# A shape-blind model scores 0.50 (chance). Shape is learned last, hence 400 steps: over 52 grading seeds the
+# reference reached 0.80-0.94 (mean 0.87); after 200 steps it was 0.61-0.79, too close to chance to grade.
+# Top-1 ("is the first hit right?") is the plainer statistic but swings with the seed (0.63-0.92 at 400 steps,
+# 0.35-0.75 at 200), against 1/3 for a shape-blind model. Colour and position alone the reference puts first
+# for every query.
+SHAPE_PAIRS_TARGET = 0.70
 COLOUR_POSITION_TARGET = 0.85
 
 
