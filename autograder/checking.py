@@ -11,6 +11,18 @@ import numpy as np
 from autograder.student import StudentRaised
 
 
+def ranking(scores: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Each row's columns from best to worst: descending score, ties broken by lower id (default: column index)."""
+    keys = np.broadcast_to(np.arange(scores.shape[-1]) if ids is None else ids, scores.shape)
+    return np.lexsort((keys, -scores), axis=-1)
+
+
+def best_relevant_ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """0-based rank of each query's best relevant column under `ranking`; n for a query with none (a full sort)."""
+    position = np.argsort(ranking(scores), axis=-1)  # the inverse permutation: where each column landed
+    return np.where(relevant, position, scores.shape[-1]).min(axis=-1)
+
+
 def close(actual, expected, what: str, *, atol: float = 1e-8, rtol: float = 1e-6) -> None:
     """Assert two numbers or arrays agree within atol + rtol·|expected|; NaN never agrees."""
     a = np.asarray(actual, dtype=np.float64)

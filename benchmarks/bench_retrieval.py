@@ -105,6 +105,7 @@ def bench_training(device: str, seed: int, max_steps: int, eval_every: int) -> d
 
 def bench_graded_run(seeds: range, steps: int, device: str) -> dict:
     """The check's training run and statistics (autograder/checks/test_retrieval.py) for each grading seed."""
+    from autograder.checking import best_relevant_ranks, ranking
     from autograder.probes.retrieval import train_and_encode
     from mmprep.data.shapes import scene_matches
 
@@ -115,9 +116,9 @@ def bench_graded_run(seeds: range, steps: int, device: str) -> dict:
                                graded.TRAIN["lr"], graded.TRAIN["embed_dim"], np.concatenate([test.images, single.images]),
                                test.captions + queries, device=device)
         n_img, n_cap = len(test), len(test.captions)
-        r5 = float(np.mean(graded.best_ranks(got["text_emb"][:n_cap] @ got["image_emb"][:n_img].T, test.relevance()) < 5))
+        r5 = float(np.mean(best_relevant_ranks(got["text_emb"][:n_cap] @ got["image_emb"][:n_img].T, test.relevance()) < 5))
         scores = got["text_emb"][n_cap:] @ got["image_emb"][n_img:].T
-        top = np.lexsort((np.broadcast_to(np.arange(len(single)), scores.shape), -scores), axis=-1)[:, 0]
+        top = ranking(scores)[:, 0]
         place = float(np.mean([scene_matches(single.scenes[j], c, None, None, p) for j, (c, _, p) in zip(top, combos)]))
         top1 = float(np.mean([scene_matches(single.scenes[j], c, sh, None, p) for j, (c, sh, p) in zip(top, combos)]))
         rows.append({"seed": seed, "t2i_r5": r5, "colour_position_top1": place, "shape_pairs":

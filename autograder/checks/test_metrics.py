@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 from sklearn import metrics as skm
 
-from autograder.checking import close, equal, raises_value_error
+from autograder.checking import best_relevant_ranks, close, equal, raises_value_error, ranking
 from autograder.expect import Array, Dict, Float, Tuple
 
 task = pytest.mark.task
@@ -245,15 +245,6 @@ def test_sentiment_metrics_all_zero_labels(student, rng):
 
 
 # ----------------------------------------------------------------------------- retrieval
-def reference_ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """0-based best relevant rank per query, ties broken by lower index (a full sort)."""
-    q, n = scores.shape
-    order = np.lexsort((np.broadcast_to(np.arange(n), (q, n)), -scores), axis=-1)
-    position = np.empty_like(order)
-    np.put_along_axis(position, order, np.arange(n)[None].repeat(q, 0), axis=1)
-    return np.where(relevant, position, n).min(axis=1)
-
-
 def retrieval_case(rng, q=60, n=150, per_query=(1, 5)):
     scores = rng.integers(0, 8, size=(q, n)) / 7.0  # many ties
     relevant = np.zeros((q, n), dtype=bool)
@@ -267,7 +258,7 @@ def retrieval_case(rng, q=60, n=150, per_query=(1, 5)):
 def test_recall_at_k_matches_reference(student, rng, k):
     scores, relevant = retrieval_case(rng)
     got = student.call(M + "recall_at_k", scores, relevant, k, returns=Float())
-    close(got, np.mean(reference_ranks(scores, relevant) < k),
+    close(got, np.mean(best_relevant_ranks(scores, relevant) < k),
           f"recall_at_k(k={k}) with tied scores and 1-5 relevant items per query differs from a full-sort reference")
 
 
@@ -294,14 +285,14 @@ def test_recall_at_k_rejects_bad_input(student):
 def test_mean_reciprocal_rank_matches_reference(student, rng):
     scores, relevant = retrieval_case(rng)
     got = student.call(M + "mean_reciprocal_rank", scores, relevant, returns=Float())
-    close(got, np.mean(1.0 / (1 + reference_ranks(scores, relevant))), "mean_reciprocal_rank differs from the full-sort reference")
+    close(got, np.mean(1.0 / (1 + best_relevant_ranks(scores, relevant))), "mean_reciprocal_rank differs from the full-sort reference")
 
 
 @task("median_rank", points=1)
 def test_median_rank_matches_vsepp(student, rng):
     scores, relevant = retrieval_case(rng, q=61)
     got = student.call(M + "median_rank", scores, relevant, returns=Float())
-    close(got, np.floor(np.median(reference_ranks(scores, relevant))) + 1, "median_rank differs from VSE++'s floor(median)+1")
+    close(got, np.floor(np.median(best_relevant_ranks(scores, relevant))) + 1, "median_rank differs from VSE++'s floor(median)+1")
     # hand-worked: 0-based ranks [0, 1, 2, 5] -> median 1.5 -> floor 1 -> 2
     eye = np.eye(4, 6, dtype=bool)
     s = np.zeros((4, 6))
@@ -316,8 +307,6 @@ def test_mean_average_precision_matches_sklearn(student, rng):
     scores, relevant = retrieval_case(rng, q=30, n=80)
     got = student.call(M + "mean_average_precision", scores, relevant, returns=Float())
     # sklearn's AP on a tie-free score (minus the position) equals AP with ties broken by lower index
-    n = scores.shape[1]
-    order = np.lexsort((np.broadcast_to(np.arange(n), scores.shape), -scores), axis=-1)
-    position = np.argsort(order, axis=1)
+    position = np.argsort(ranking(scores), axis=1)
     expected = np.mean([skm.average_precision_score(relevant[i], -position[i]) for i in range(len(scores))])
     close(got, expected, "mean_average_precision differs from sklearn.average_precision_score (ties by lower index)")

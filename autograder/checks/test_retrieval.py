@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checking import close, equal
+from autograder.checking import best_relevant_ranks, close, equal, ranking
 from autograder.expect import Array, Bool, Dict, Float, Int, List, Str
 from mmprep.data.shapes import make_shapes, query_for, scene_matches
 
@@ -51,22 +51,13 @@ def reference_top_k(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
         q = q / np.linalg.norm(q, axis=1, keepdims=True)
     s = q @ v.T
-    order = np.lexsort((np.broadcast_to(ids, s.shape), -s), axis=-1)[:, :k]
+    order = ranking(s, ids)[:, :k]
     scores, found = np.take_along_axis(s, order, 1), ids[order]
     pad = k - scores.shape[1]
     if pad > 0:
         scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
         found = np.pad(found, ((0, 0), (0, pad)), constant_values=-1)
     return scores, found
-
-
-def best_ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """0-based rank of each query's best relevant item; ties broken by lower index."""
-    q, n = scores.shape
-    order = np.lexsort((np.broadcast_to(np.arange(n), (q, n)), -scores), axis=-1)
-    position = np.empty_like(order)
-    np.put_along_axis(position, order, np.arange(n)[None].repeat(q, 0), axis=1)
-    return np.where(relevant, position, n).min(axis=1)
 
 
 def check_top_k(got_scores, got_ids, vectors, ids, queries, k, metric, what, tol=1e-5):
@@ -328,7 +319,7 @@ def test_training_reaches_recall_target(student, grading_seed):
                              f"last 20 {losses[-20:].mean():.3f})")
     n_img, n_cap = len(test), len(test.captions)
     scores = got["text_emb"][:n_cap] @ got["image_emb"][:n_img].T
-    r5 = float(np.mean(best_ranks(scores, test.relevance()) < 5))
+    r5 = float(np.mean(best_relevant_ranks(scores, test.relevance()) < 5))
     if r5 < R5_TARGET:
         raise AssertionError(f"after {TRAIN['steps']} steps on {TRAIN['num_train']} images, text->image Recall@5 on 100 "
                              f"held-out images is {r5:.2f}, target {R5_TARGET} (training took {got['seconds']:.1f} s)")
@@ -338,7 +329,7 @@ def test_training_reaches_recall_target(student, grading_seed):
 def test_compositional_queries_find_matching_images(student, grading_seed):
     test, single, combos, queries, got = trained(student, grading_seed)
     scores = got["text_emb"][len(test.captions):] @ got["image_emb"][len(test):].T
-    top = np.lexsort((np.broadcast_to(np.arange(len(single)), scores.shape), -scores), axis=-1)[:, 0]
+    top = ranking(scores)[:, 0]
     partial = float(np.mean([scene_matches(single.scenes[j], colour, None, None, position)
                              for j, (colour, _, position) in zip(top, combos)]))
     if partial < COLOUR_POSITION_TARGET:
@@ -404,7 +395,7 @@ def test_system_evaluate_matches_reference(student, rng, check_seed):
     scores = got["caption_emb"] @ got["image_emb"].T
     relevant = data.relevance()
     for name, s, r in (("t2i", scores, relevant), ("i2t", scores.T, relevant.T)):
-        ranks = best_ranks(s, r)
+        ranks = best_relevant_ranks(s, r)
         for k in (1, 5, 10):
             close(got["metrics"][f"{name}_r{k}"], np.mean(ranks < k),
                   f"RetrievalSystem.evaluate()['{name}_r{k}'] (40 images, 3 captions each)", atol=1e-9)
