@@ -28,7 +28,7 @@ from autograder.worker import Runner
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # what the worker may import besides the submission and installed libraries
 TRUSTED_RUNTIME = ("autograder/__init__.py", "autograder/wire.py", "autograder/worker.py", "autograder/integrity.py",
-                   "autograder/landlock.py", "autograder/probes", "mmprep")
+                   "autograder/landlock.py", "autograder/sandbox.py", "autograder/probes", "mmprep")
 
 
 class StudentError(Exception):

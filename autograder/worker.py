@@ -287,6 +287,8 @@ def enter_jail(spec: dict) -> Path:
     """
     import shutil
 
+    from autograder.sandbox import give_to
+
     root = spec["root"]
     uid, gid = int(spec["uid"]), int(spec["gid"])
     disk = f"size={int(spec['disk_mb'])}m"
@@ -308,9 +310,7 @@ def enter_jail(spec: dict) -> Path:
     _mount("proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV)
     inside = root + "/sandbox/submission"
     shutil.copytree(spec["submission"], inside, ignore=shutil.ignore_patterns("__pycache__"), symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(root + "/sandbox"):  # sandbox.give_to, not imported in the jail
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, uid, gid)
+    give_to(Path(root + "/sandbox"), uid, gid)
     os.chdir(root)
     os.chroot(root)
     os.chdir("/sandbox")
