@@ -414,10 +414,14 @@ def others_can_read(path: str | os.PathLike) -> bool:
     return mode & need == need
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def _installation_roots() -> list[str]:
     """The folders that hold this Python installation (a venv's and its base's), outermost only."""
     roots = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix)})
-    return [r for r in roots if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in roots)]
+    return [r for r in roots if not any(r != o and _under(r, o) for o in roots)]
 
 
 def _python_paths() -> list[str]:
@@ -442,27 +446,25 @@ def unprivileged_python() -> Interpreter:
     root and not writable by others, so no other user can plant a module in it.
     Raises OSError when no view can be made (no such folder on that file system).
     """
-    executable = os.path.realpath(sys.executable)
+    executable, libpython = os.path.realpath(sys.executable), _libpython()
     paths, roots = _python_paths(), _installation_roots()
-    witnesses = [executable, *paths, *filter(None, [_libpython()])]
-    if all(others_can_read(w) for w in witnesses):
+    if all(others_can_read(w) for w in [*paths, *_view_witnesses()]):
         return Interpreter(executable, tuple(paths), tuple(roots))
     mapping = {root: _hardlink_view(root) for root in roots}
 
     def mapped(path: str) -> str:
         for root, view in mapping.items():
-            if path == root or path.startswith(root.rstrip("/") + "/"):
+            if _under(path, root):
                 return view + path[len(root):]
         return path
 
-    libpython = _libpython()
     return Interpreter(mapped(executable), tuple(map(mapped, paths)), tuple(mapping.values()),
                        os.path.dirname(mapped(libpython)) if libpython else "", ", ".join(mapping.values()))
 
 
 def _view_stamp(root: str) -> str:
     """Changes when packages are installed or removed (the folders' inode and mtime)."""
-    watched = [root, *(p for p in _python_paths() if p.startswith(root)), os.path.dirname(os.path.realpath(sys.executable))]
+    watched = [root, *(p for p in _python_paths() if _under(p, root)), os.path.dirname(os.path.realpath(sys.executable))]
     parts = []
     for path in watched:
         try:
@@ -508,7 +510,7 @@ def _hardlink_view(root: str) -> str:
 
 
 def _view_witnesses() -> list[str]:
-    """Files whose loss would break the worker: the interpreter, libpython, the standard library, numpy."""
+    """Files the worker cannot start without: the interpreter, libpython, the standard library, numpy."""
     import numpy
 
     return [os.path.realpath(p) for p in (sys.executable, os.__file__, numpy.__file__, _libpython()) if p]
@@ -517,7 +519,7 @@ def _view_witnesses() -> list[str]:
 def _view_intact(root: str, view: str, witnesses: list[str]) -> bool:
     """The `witnesses` under `root` are in the view as hard links to the very same inodes."""
     for path in witnesses:
-        if not path.startswith(root.rstrip("/") + "/"):
+        if not _under(path, root):
             continue
         try:
             if os.stat(path).st_ino != os.stat(view + path[len(root):]).st_ino:
