@@ -38,6 +38,10 @@ FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # the onl
 DEVICES = READ_FILE | WRITE_FILE | READ_DIR | TRUNCATE | IOCTL_DEV  # use existing devices (CUDA needs ioctl), create none
 
 
+# how the worker reports a fence the kernel refused (an integrity finding); the grader then says so in the isolation line
+FENCE_FAILED = "sandbox: the Landlock fence could not be applied"
+
+
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
                 ("scoped", ctypes.c_uint64)]
@@ -139,4 +143,4 @@ def _allow(libc, ruleset: int, path: str, rights: int) -> None:
         os.close(fd)
 
 
-__all__ = ["LandlockUnavailable", "abi_version", "describe", "handled_rights", "restrict_self"]
+__all__ = ["FENCE_FAILED", "LandlockUnavailable", "abi_version", "describe", "handled_rights", "restrict_self"]

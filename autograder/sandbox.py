@@ -90,7 +90,7 @@ def describe(level: str, cgroups: str = "", landlock_abi: int = 0, runs_as: str 
                 f"uid {SANDBOX_UID}; {caps})")
     if level == PROCESS:
         fence = (landlock.describe(landlock_abi) + " fenced" if landlock_abi
-                 else "no file-system isolation (the kernel has no Landlock)")
+                 else "no file-system isolation (no Landlock fence)")
         parts = ["separate worker, new session, temporary copy", fence, *([runs_as] if runs_as else []),
                  caps if cgroups else "rlimit caps"]
         return "process (" + "; ".join(parts) + ")"

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import expect, sandbox, wire
+from autograder import expect, landlock, sandbox, wire
 from autograder.integrity import MAX_FINDINGS, Watcher, clean
 from autograder.worker import Runner
 
@@ -231,6 +231,7 @@ class SandboxedStudent(_StudentBase):
         # process level started as root: the worker drops to nobody, running a Python nobody can read
         self.interpreter: sandbox.Interpreter | None = None
         self._runs_as = ""
+        self._fenced = bool(self.capabilities.landlock)
         if self.level == sandbox.PROCESS and os.geteuid() == 0:
             try:
                 self.interpreter = sandbox.unprivileged_python()
@@ -257,7 +258,8 @@ class SandboxedStudent(_StudentBase):
         self._user_processes = 0 if os.geteuid() == 0 or self.level == sandbox.STRONG else _tasks_of_this_user()
 
     def _describe(self) -> str:
-        return sandbox.describe(self.level, self.use_cgroups, self.capabilities.landlock, self._runs_as)
+        return sandbox.describe(self.level, self.use_cgroups, self.capabilities.landlock if self._fenced else 0,
+                                self._runs_as)
 
     def _boot(self, python_paths: list[str]) -> str:
         return (
@@ -404,6 +406,9 @@ class SandboxedStudent(_StudentBase):
             for finding in findings[:MAX_FINDINGS]:
                 if type(finding) is str:
                     self.note(finding)
+                    if finding.startswith(landlock.FENCE_FAILED) and self._fenced:
+                        self._fenced = False  # the report must not claim a fence the kernel refused
+                        self.isolation = self._describe()
         self.loaded.add(topic)
         if self.deadline is not None:  # the check's own clock did not run while importing
             self.deadline += time.monotonic() - started

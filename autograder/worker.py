@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             landlock.restrict_self(fence["read"], fence["write"], fence["devices"])
         except OSError as exc:
-            fence_failed = f"sandbox: the Landlock fence could not be applied ({clean(str(exc), 120)}); files were not fenced"
+            fence_failed = f"{landlock.FENCE_FAILED} ({clean(str(exc), 120)}); files were not fenced"
     _apply_limits(args.memory_mb, args.output_mb, args.max_processes)
 
     # Import the libraries before the submission is on sys.path, so a numpy.py in it cannot shadow them.

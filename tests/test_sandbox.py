@@ -324,6 +324,20 @@ def test_process_level_fences_the_worker_and_drops_root(probe_submission):
     assert any("solutions/metrics.py" in f for f in handle.integrity), handle.integrity
 
 
+@needs_landlock
+def test_a_fence_the_kernel_refused_is_not_claimed(probe_submission, monkeypatch):
+    handle = SandboxedStudent(probe_submission, isolation="process", timeout=30)
+    try:
+        assert "Landlock" in handle.isolation
+        refused = {"integrity": [f"{landlock.FENCE_FAILED} (Operation not permitted); files were not fenced"]}
+        monkeypatch.setattr(handle, "_guarded", lambda *args, **kwargs: (refused, []))
+        handle._load("probe")
+    finally:
+        handle.close()
+    assert "fenced" not in handle.isolation and "no file-system isolation" in handle.isolation, handle.isolation
+    assert any(f.startswith(landlock.FENCE_FAILED) for f in handle.integrity)
+
+
 def test_others_can_read_follows_every_folder_on_the_way(tmp_path):
     shut, open_ = tmp_path / "shut", tmp_path / "open"
     for folder in (shut, open_):
