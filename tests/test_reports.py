@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from autograder.gradescope.bundle import grading_requirements
 from autograder.grading import CheckResult, Report
@@ -103,6 +104,14 @@ def test_grading_requirements_drop_notebook_tools():
     kept = grading_requirements(text)
     assert "torch==2.14.1" in kept and "nbformat" in kept and "# notes" in kept
     assert "nbgrader" not in kept and "jupyter" not in kept and "ruff" not in kept
+
+
+def test_bundle_requirements_are_all_named_packages():
+    """Gradescope installs them with no checkout beside: `-e .` (the course's own install) must not be there."""
+    kept = grading_requirements((ROOT / "requirements.txt").read_text())
+    lines = [line.strip() for line in kept.splitlines() if line.strip() and not line.strip().startswith("#")]
+    names = {Requirement(line).name.lower() for line in lines}  # raises InvalidRequirement on "-e ." and paths
+    assert {"torch", "numpy", "pytest"} <= names and "nbgrader" not in names
 
 
 # ----------------------------------------------------------------------------- the Gradescope bundle

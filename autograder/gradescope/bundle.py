@@ -20,13 +20,17 @@ UNNEEDED_REQUIREMENTS = {"jupyter", "nbgrader", "ruff", "hypothesis", "ipykernel
 
 
 def grading_requirements(text: str) -> str:
-    """requirements.txt without the packages only lessons, nbgrader or linting need."""
+    """requirements.txt without the packages only lessons, nbgrader or linting need, and without the course's own
+    editable install (`-e .`): the bundle has no pyproject.toml, run_autograder puts its source on PYTHONPATH."""
     import re
 
     kept = []
     for line in text.splitlines():
-        name = re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
-        if line.strip() and not line.lstrip().startswith("#") and name in UNNEEDED_REQUIREMENTS:
+        stripped = line.strip()
+        name = re.split(r"[<>=!~\[; ]", stripped, maxsplit=1)[0].lower()
+        if stripped and not stripped.startswith("#") and name in UNNEEDED_REQUIREMENTS:
+            continue
+        if stripped.startswith(("-e ", "--editable")) or stripped in (".", "./"):
             continue
         kept.append(line)
     return "\n".join(kept) + "\n"
