@@ -35,6 +35,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ UNSHARE_FLAGS = ("--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kil
 SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/sys", "/opt/conda", "/usr/local")
 CGROUP_ROOT = Path("/sys/fs/cgroup")  # v1: a folder per controller; v2: the unified hierarchy itself
 CONTROLLERS = ("memory", "pids")
+STALE_VIEW_SECONDS = 24 * 3600  # a hard-link view of an earlier installation state is removed after this
 
 
 class IsolationUnavailable(RuntimeError):
@@ -219,8 +221,6 @@ class WorkerCgroup:
 
     def remove(self, wait: float = 3.0) -> None:
         """Kill whatever is still inside, wait for it to be gone, free the groups (left for the sweep if not)."""
-        import time
-
         self._kill_all()
         deadline = time.monotonic() + wait
         for path in self.dirs.values():
@@ -463,8 +463,14 @@ def unprivileged_python() -> Interpreter:
 
 
 def _view_stamp(root: str) -> str:
-    """Changes when packages are installed or removed (the folders' inode and mtime)."""
-    watched = [root, *(p for p in _python_paths() if _under(p, root)), os.path.dirname(os.path.realpath(sys.executable))]
+    """Changes when packages are installed or removed (the folders' inode and mtime).
+
+    Only folders of `root` itself count, so a venv and its base installation agree on the base's stamp.
+    """
+    import glob
+
+    watched = [root, os.path.join(root, "bin"), *sorted(glob.glob(os.path.join(root, "lib", "python3*"))),
+               *sorted(glob.glob(os.path.join(root, "lib", "python3*", "site-packages")))]
     parts = []
     for path in watched:
         try:
@@ -503,8 +509,9 @@ def _hardlink_view(root: str) -> str:
         shutil.rmtree(building, ignore_errors=True)
         if not _trusted_view(view):
             raise OSError(f"{view} exists and is not a view this grader made") from None
-    for stale in Path(homes[0]).glob(f"{family}-*"):  # earlier states of the installation
-        if str(stale) != view and ".building-" not in stale.name and _trusted_view(str(stale)):
+    for stale in Path(homes[0]).glob(f"{family}-*"):  # earlier states, left a day for graders still using them
+        if (str(stale) != view and ".building-" not in stale.name and _trusted_view(str(stale))
+                and time.time() - stale.lstat().st_ctime > STALE_VIEW_SECONDS):  # mtime is copied from the root
             shutil.rmtree(stale, ignore_errors=True)
     return view
 
