@@ -13,8 +13,8 @@ Levels, strongest first:
 * ``process`` (any user, no namespaces needed): a separate worker process in a new session,
   rlimits (data size, file size, process count, core dumps), a temporary working directory,
   and, where the kernel has Landlock (Linux 5.13+), a fence: read-only access to the Python
-  installation and system libraries, write access to its own copy of the submission, nothing
-  else of the file system, no TCP, no signals to processes outside it (`autograder.landlock`).
+  installation and system libraries, write access to its own copy of the submission and
+  /dev/shm (multiprocessing), nothing else of the file system, no TCP, no signals to processes outside it (`autograder.landlock`).
   Started as root (a container that refuses namespaces), the worker drops to ``nobody`` before
   any learner code runs, and gets cgroup caps where cgroups are writable; when the Python
   installation is not readable by ``nobody`` (a pyenv under /root), it runs from a hard-link

@@ -310,7 +310,9 @@ class SandboxedStudent(_StudentBase):
             shutil.copytree(self.submission, workdir / "submission", ignore=shutil.ignore_patterns("__pycache__"))
             (workdir / "tmp").mkdir()
             python, paths = sys.executable, sandbox.jail_python()
-            fence = {"read": [*sandbox.jail_paths(self.runtime), "/proc"], "write": [str(workdir)], "devices": ["/dev"]}
+            # /dev/shm: multiprocessing's semaphores and DataLoader workers' tensors (the jail has a private one)
+            fence = {"read": [*sandbox.jail_paths(self.runtime), "/proc"], "write": [str(workdir), "/dev/shm"],
+                     "devices": ["/dev"]}
             processes = self._user_processes + 2 * self.limits.pids if self._user_processes else 0
             extra: list[str] = []
             if self.interpreter is not None:  # root: the worker becomes nobody before any learner code

@@ -82,6 +82,25 @@ def daemon():
     return int(os.read(read, 32))
 
 
+def square(x):
+    return x * x
+
+
+def pool_sum(n):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        return int(sum(pool.map(square, range(n))))
+
+
+def loader_sum(n):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    data = TensorDataset(torch.arange(n, dtype=torch.float32))
+    return float(sum(batch[0].sum() for batch in DataLoader(data, batch_size=4, num_workers=2)))
+
+
 def tf32_seen():
     import torch
 
@@ -192,6 +211,12 @@ def test_each_failure_costs_one_call_and_the_worker_comes_back(student):
 def test_output_is_capped(student):
     written = student.call("probe.flood", returns=Any())
     assert written <= student.limits.output_mb * 2**20
+
+
+def test_honest_multiprocessing_works_at_every_level(student):
+    """A pool, or a DataLoader with workers, needs shared memory (/dev/shm): the fence must not break it."""
+    assert student.call("probe.pool_sum", 10, returns=Any()) == 285
+    assert student.call("probe.loader_sum", 10, returns=Any()) == 45.0
 
 
 def test_tf32_is_off_before_every_call_whatever_the_learner_set(student, probe_submission):
