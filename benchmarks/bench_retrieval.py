@@ -105,9 +105,7 @@ def bench_training(device: str, seed: int, max_steps: int, eval_every: int) -> d
 
 def bench_graded_run(seeds: range, steps: int, device: str) -> dict:
     """The check's training run and statistics (autograder/checks/test_retrieval.py) for each grading seed."""
-    from autograder.checking import best_relevant_ranks, ranking
     from autograder.probes.retrieval import train_and_encode
-    from mmprep.data.shapes import scene_matches
 
     rows = []
     for seed in seeds:
@@ -115,16 +113,10 @@ def bench_graded_run(seeds: range, steps: int, device: str) -> dict:
         got = train_and_encode(retrieval, seed, graded.TRAIN["num_train"], steps, graded.TRAIN["batch_size"],
                                graded.TRAIN["lr"], graded.TRAIN["embed_dim"], np.concatenate([test.images, single.images]),
                                test.captions + queries, device=device)
-        n_img, n_cap = len(test), len(test.captions)
-        r5 = float(np.mean(best_relevant_ranks(got["text_emb"][:n_cap] @ got["image_emb"][:n_img].T, test.relevance()) < 5))
-        scores = got["text_emb"][n_cap:] @ got["image_emb"][n_img:].T
-        top = ranking(scores)[:, 0]
-        place = float(np.mean([scene_matches(single.scenes[j], c, None, None, p) for j, (c, _, p) in zip(top, combos)]))
-        top1 = float(np.mean([scene_matches(single.scenes[j], c, sh, None, p) for j, (c, sh, p) in zip(top, combos)]))
-        rows.append({"seed": seed, "t2i_r5": r5, "colour_position_top1": place, "shape_pairs":
-                     graded.shape_pairs_won(scores, single.scenes, combos), "top1": top1, "seconds": got["seconds"]})
-        print(f"  seed {seed}: R@5 {r5:.3f}  colour+position top-1 {place:.3f}  shape pairs {rows[-1]['shape_pairs']:.3f}"
-              f"  top-1 {top1:.3f}  {got['seconds']:.1f} s", flush=True)
+        row = {"seed": seed, **graded.trained_statistics(test, single, combos, got), "seconds": got["seconds"]}
+        rows.append(row)
+        print(f"  seed {seed}: R@5 {row['t2i_r5']:.3f}  colour+position top-1 {row['colour_position_top1']:.3f}  "
+              f"shape pairs {row['shape_pairs']:.3f}  top-1 {row['top1']:.3f}  {row['seconds']:.1f} s", flush=True)
     summary = {key: [min(r[key] for r in rows), float(np.mean([r[key] for r in rows])), max(r[key] for r in rows)]
                for key in ("t2i_r5", "colour_position_top1", "shape_pairs", "top1", "seconds")}
     return {"steps": steps, "targets": {"t2i_r5": graded.R5_TARGET, "colour_position_top1": graded.COLOUR_POSITION_TARGET,
