@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 from autograder import stubgen
-from autograder.grading import IsolationUnavailable, available_topics, grade, parse_topics
+from autograder.grading import IsolationUnavailable, available_topics, grade, parse_selection
 from autograder.report import parse_hidden, render_table, write_gradescope, write_json
 from autograder.submission import SubmissionError
 
 EXIT_OK, EXIT_USAGE, EXIT_CANNOT_GRADE = 0, 2, 3
-SUBCOMMANDS = ("generate", "batch", "export", "gradescope-bundle", "nbgrader")
+SUBCOMMANDS = ("generate", "mutants", "batch", "export", "gradescope-bundle", "nbgrader")
 EXIT_CODES_HELP = ("exit codes: 0 grading ran (whatever the score); 2 bad command line; "
                    "3 the submission could not be read or grading could not run")
 
@@ -31,8 +31,9 @@ def grading_options(topics: bool = True) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     if topics:
-        p.add_argument("--only", metavar="TOPIC[,TOPIC]",
-                       help=f"grade only these topics (default: all of {', '.join(available_topics())})")
+        p.add_argument("--only", metavar="TOPIC[.TASK][,...]",
+                       help="grade only these topics, or single tasks as TOPIC.TASK (e.g. fusion.TensorFusion); "
+                       f"default: all of {', '.join(available_topics())}")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto: CUDA when available)")
     p.add_argument("--seed", type=int, help="grading seed, to reproduce a run (default: random)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit per check (default 60)")
@@ -79,10 +80,10 @@ def cmd_grade(argv: list[str]) -> int:
         print("error: --timeout must be positive", file=sys.stderr)
         return EXIT_USAGE
     try:
-        topics = parse_topics(args.only)
+        topics, tasks = parse_selection(args.only)
         report = grade(_resolve_submission(args.submission), topics, device=args.device, seed=args.seed,
                        sandbox=args.sandbox, timeout=args.timeout, memory_mb=args.memory_mb, junit=args.junit,
-                       isolation=args.isolation, strict=args.strict)
+                       isolation=args.isolation, strict=args.strict, tasks=tasks)
     except (SubmissionError, ValueError, IsolationUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_GRADE
@@ -117,10 +118,54 @@ def cmd_generate(argv: list[str]) -> int:
     return 0
 
 
+def cmd_mutants(argv: list[str]) -> int:
+    import os
+
+    from autograder import mutants
+
+    p = argparse.ArgumentParser(
+        prog="python -m autograder mutants",
+        description="Prove the checks: grade every catalogued learner bug (mutant) and valid variant "
+        "(autograder/mutants/<topic>.py) in-process on its own task. A mutant must lose points there with feedback "
+        "naming the property; a variant must keep full marks. Exit 1 when any entry misbehaves.")
+    p.add_argument("--only", metavar="TOPIC[.TASK][,...]", help="entries of these topics or tasks (default: all)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes grading in parallel (default: cores)")
+    p.add_argument("--seed", type=int, default=mutants.MUTANT_SEED, help=f"grading seed (default {mutants.MUTANT_SEED})")
+    p.add_argument("--device", default="cpu", help="auto|cpu|cuda (default cpu)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the outcomes as JSON")
+    args = p.parse_args(argv)
+    try:
+        topics, tasks = parse_selection(args.only)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    topics = [t for t in topics if t in mutants.catalogue_topics()]
+    selection = [(t, e) for t in topics for e in mutants.catalogue(t) if t not in tasks or set(e.tasks) & tasks[t]]
+    if not selection:
+        print("error: no catalogue entries match --only", file=sys.stderr)
+        return EXIT_USAGE
+    reference = {t: grade(stubgen.SOLUTIONS, [t], device=args.device, seed=args.seed, sandbox=False,
+                          tasks={t: tasks[t]} if t in tasks else None) for t in topics}
+    before = {(t, c.task): 0.0 for t, r in reference.items() for c in r.checks}
+    for t, r in reference.items():
+        for c in r.checks:
+            before[(t, c.task)] += c.points if c.passed else 0.0
+    outcomes = mutants.grade_catalogue(selection, seed=args.seed, device=args.device, jobs=args.jobs)
+    print(mutants.render(outcomes, before))
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        args.json.write_text(json.dumps([asdict(o) | {"verdict": o.verdict()} for o in outcomes], indent=2) + "\n")
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
         return cmd_generate(argv[1:])
+    if argv and argv[0] == "mutants":
+        return cmd_mutants(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         from autograder.cli_classroom import COMMANDS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import os
@@ -20,7 +21,8 @@ from autograder.submission import prepare
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 PROJECT_ROOT = CHECKS_DIR.parents[1]
-TOPIC_ORDER = ("metrics", "alignment", "fusion", "sentiment", "retrieval", "optimization")
+TOPIC_ORDER = ("metrics", "alignment", "fusion", "sentiment", "retrieval", "optimization", "mllm",
+               "generation_metrics", "adaptation")
 
 
 def available_topics() -> list[str]:
@@ -29,15 +31,56 @@ def available_topics() -> list[str]:
 
 
 def parse_topics(only: str | None) -> list[str]:
-    """`--only metrics,fusion` -> ["metrics", "fusion"]; ValueError naming an unknown topic."""
+    """`--only metrics,fusion` -> ["metrics", "fusion"]; ValueError naming an unknown topic or a TOPIC.TASK."""
+    topics, tasks = parse_selection(only)
+    if tasks:
+        raise ValueError(f"--only: this command grades whole topics; drop the task from {only!r}")
+    return topics
+
+
+def tasks_of(topic: str) -> list[str]:
+    """The graded task ids of a topic, in the order its check file first names them (read, not imported)."""
+    tree = ast.parse((CHECKS_DIR / f"test_{topic}.py").read_text())
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name) and deco.func.id == "task"
+                        and deco.args and isinstance(deco.args[0], ast.Constant) and deco.args[0].value not in found):
+                    found.append(deco.args[0].value)
+    return found
+
+
+def parse_selection(only: str | None) -> tuple[list[str], dict[str, set[str]]]:
+    """`--only metrics,fusion.TensorFusion` -> (["metrics", "fusion"], {"fusion": {"TensorFusion"}}).
+
+    A bare topic grades all its tasks; TOPIC.TASK grades that task only. ValueError naming an unknown
+    topic or task (with the valid names).
+    """
     topics = available_topics()
     if not only:
-        return topics
-    chosen = [t.strip() for t in only.split(",") if t.strip()]
-    unknown = [t for t in chosen if t not in topics]
-    if unknown:
-        raise ValueError(f"--only: unknown topic {unknown[0]!r}; topics are {', '.join(topics)}")
-    return chosen
+        return topics, {}
+    chosen: list[str] = []
+    tasks: dict[str, set[str]] = {}
+    whole: set[str] = set()
+    for item in (t.strip() for t in only.split(",")):
+        if not item:
+            continue
+        topic, _, task = item.partition(".")
+        if topic not in topics:
+            raise ValueError(f"--only: unknown topic {topic!r}; topics are {', '.join(topics)}")
+        if topic not in chosen:
+            chosen.append(topic)
+        if not task:
+            whole.add(topic)
+            continue
+        known = tasks_of(topic)
+        if task not in known:
+            raise ValueError(f"--only: {topic} has no task {task!r}; its tasks are {', '.join(known)}")
+        tasks.setdefault(topic, set()).add(task)
+    for topic in whole:
+        tasks.pop(topic, None)
+    return chosen, tasks
 
 
 @dataclass
@@ -141,12 +184,14 @@ def grade(
     junit: Path | None = None,
     isolation: str = "auto",
     strict: bool = False,
+    tasks: dict[str, set[str]] | None = None,
 ) -> Report:
     """Grade `submission` (folder, zip, .py or .ipynb) on `topics`; never raises for learner code.
 
     isolation: "auto" (the strongest level this machine offers), "strong" or "process" (see
     autograder.sandbox); strict=True refuses to grade below the strong level. Both raise
     IsolationUnavailable before anything runs when the level cannot be had.
+    tasks: {topic: {task, ...}} grades only those tasks of those topics (others of the topic are not run).
     """
     from mmprep.device import resolve_device
 
@@ -172,6 +217,9 @@ def grade(
         ]
         if strict:
             args.append("--strict-isolation")
+        selected = [f"{topic}.{task}" for topic, names in sorted((tasks or {}).items()) for task in sorted(names)]
+        if selected:
+            args += ["--tasks", ",".join(selected)]
         if junit is not None:
             args += ["--junitxml", str(Path(junit).resolve())]
         # pytest's own terminal output is replaced by our report; keep the grader's stdout clean

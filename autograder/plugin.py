@@ -37,6 +37,8 @@ def pytest_addoption(parser):
                          "(0: none; torch needs >= 1536)")
     group.addoption("--isolation", default="auto", choices=sandbox.CHOICES,
                     help="sandbox level: auto (strongest available), strong (root: namespaces, cgroups), process")
+    group.addoption("--tasks", default="", metavar="TOPIC.TASK[,...]",
+                    help="run only these tasks' checks (other topics' checks are unaffected)")
     group.addoption("--strict-isolation", action="store_true", default=False,
                     help="refuse to grade below the strong isolation level")
 
@@ -45,6 +47,23 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "task(id, points=1, timeout=None): a graded check for one task")
     if config.getoption("seed", None) is None and hasattr(config.option, "seed"):
         config.option.seed = secrets.randbelow(2**31)
+
+
+def pytest_collection_modifyitems(config, items):
+    """--tasks topic.Task,...: deselect the other checks of those topics."""
+    wanted: dict[str, set[str]] = {}
+    for item in filter(None, (t.strip() for t in (config.getoption("tasks", "") or "").split(","))):
+        topic, _, task = item.partition(".")
+        wanted.setdefault(topic, set()).add(task)
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        topic, task, _ = task_of(item)
+        (drop if topic in wanted and task not in wanted[topic] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_report_header(config):

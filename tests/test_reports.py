@@ -155,7 +155,8 @@ def test_bundle_layout(bundle):
     assert {"setup.sh", "run_autograder", "requirements.txt", "gradescope.json",
             "autograder/cli.py", "autograder/checks/test_metrics.py", "autograder/gradescope/run.py"} <= names
     assert any(n.startswith("mmprep/") for n in names)
-    assert not any(n.startswith("solutions/") or "__pycache__" in n for n in names), "no solutions, no caches"
+    assert not any(n.startswith("solutions/") or "__pycache__" in n or "/mutants/" in n for n in names), \
+        "no solutions, no mutant catalogue (it quotes the solutions), no caches"
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert config["topics"] == ["metrics"] and config["hidden"] == "metrics.median_rank"
     assert "download.pytorch.org/whl/cpu" in config["torch_index"] and "requirements.txt" in setup

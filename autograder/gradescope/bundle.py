@@ -14,7 +14,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PACKAGES = ("autograder", "mmprep")
-SKIPPED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+# mutants/: the checks' proof holds fragments of the reference solutions; a grading image needs none of it
+SKIPPED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", "mutants"}
 # not needed to grade, and slow to install on every image build
 UNNEEDED_REQUIREMENTS = {"jupyter", "nbgrader", "ruff", "hypothesis", "ipykernel", "nbclient"}
 
