@@ -7,7 +7,14 @@ import pytest
 
 from autograder import mutants
 from autograder.grading import available_topics, tasks_of
-from autograder.mutants import CatalogueError, Mutant, apply_edits, catalogue, catalogue_topics, grade_entry
+from autograder.mutants import (
+    CatalogueError,
+    Mutant,
+    apply_edits,
+    catalogue,
+    catalogue_topics,
+    grade_entry,
+)
 from tests.conftest import run_cli
 
 ENTRIES = [(topic, entry) for topic in catalogue_topics() for entry in catalogue(topic)]
