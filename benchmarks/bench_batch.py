@@ -96,4 +96,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from benchmarks._common import run_unthrottled
+
+    run_unthrottled()
     main()

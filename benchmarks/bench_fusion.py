@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import torch
-from _common import best_of, load_solution, print_table, save
+from _common import best_of, load_solution, print_table, run_unthrottled, save
 
 from mmprep.data.xor import make_xor_task
 from mmprep.device import resolve_device
@@ -126,4 +126,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    run_unthrottled()
     main()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ROOT, best_of, save  # noqa: E402
+from benchmarks._common import ROOT, best_of, run_unthrottled, save  # noqa: E402
 
 
 def worker_start_seconds(level: str, topic: str, device: str) -> float:
@@ -81,4 +81,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    run_unthrottled()
     main()

@@ -10,7 +10,7 @@ import argparse
 import tracemalloc
 
 import numpy as np
-from _common import best_of, load_solution, print_table, save
+from _common import best_of, load_solution, print_table, run_unthrottled, save
 from sklearn.metrics import roc_auc_score
 
 
@@ -61,4 +61,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    run_unthrottled()
     main()

@@ -33,7 +33,7 @@ from autograder.checks.test_sentiment import (  # noqa: E402  the graded configu
     TRAIN_LR,
     TRAIN_SAMPLES,
 )
-from benchmarks._common import save  # noqa: E402
+from benchmarks._common import run_unthrottled, save  # noqa: E402
 from mmprep.data.sentiment import (  # noqa: E402
     batch_to_device,
     collate_sentiment,
@@ -142,4 +142,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    run_unthrottled()
     main()
