@@ -19,7 +19,7 @@ from autograder.report import parse_hidden, render_table, write_gradescope, writ
 from autograder.submission import SubmissionError
 
 EXIT_OK, EXIT_USAGE, EXIT_CANNOT_GRADE = 0, 2, 3
-SUBCOMMANDS = ("generate", "mutants", "batch", "export", "gradescope-bundle", "nbgrader")
+SUBCOMMANDS = ("generate", "mutants", "hint", "progress", "site", "batch", "export", "gradescope-bundle", "nbgrader")
 EXIT_CODES_HELP = ("exit codes: 0 grading ran (whatever the score); 2 bad command line; "
                    "3 the submission could not be read or grading could not run")
 
@@ -64,7 +64,22 @@ def grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-visibility", default="after_published", choices=("hidden", "after_due_date", "after_published"),
                    help="Gradescope visibility of --hidden checks (default after_published)")
     p.add_argument("--quiet", action="store_true", help="print only the total")
+    p.add_argument("--progress", metavar="PATH", help="progress file to record this run in (default $MMPREP_PROGRESS or "
+                   "~/.mmprep/progress.sqlite; grading solutions/ is never recorded)")
+    p.add_argument("--no-progress", action="store_true", help="do not record this run in the progress file")
     return p
+
+
+def record_progress(report, submission: Path, path: str | None = None) -> None:
+    """Add a grading run to the learner's progress; never fails grading (autograder.progress journals instead)."""
+    from autograder.progress import Progress, ProgressError
+
+    if submission.resolve() == stubgen.SOLUTIONS.resolve():
+        return  # the reference is not the learner's work
+    try:
+        Progress(path).record_report(report)
+    except ProgressError as exc:
+        print(f"progress: not recorded: {exc}", file=sys.stderr)
 
 
 def _resolve_submission(text: str) -> Path:
@@ -81,12 +96,15 @@ def cmd_grade(argv: list[str]) -> int:
         return EXIT_USAGE
     try:
         topics, tasks = parse_selection(args.only)
-        report = grade(_resolve_submission(args.submission), topics, device=args.device, seed=args.seed,
+        submission = _resolve_submission(args.submission)
+        report = grade(submission, topics, device=args.device, seed=args.seed,
                        sandbox=args.sandbox, timeout=args.timeout, memory_mb=args.memory_mb, junit=args.junit,
                        isolation=args.isolation, strict=args.strict, tasks=tasks)
     except (SubmissionError, ValueError, IsolationUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_GRADE
+    if not args.no_progress and report.checks:
+        record_progress(report, submission, args.progress)
     if args.quiet:
         print(f"{report.earned:g} / {report.possible:g}")
     else:
@@ -160,12 +178,69 @@ def cmd_mutants(argv: list[str]) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
+def cmd_hint(argv: list[str]) -> int:
+    from autograder import hints
+    from autograder.progress import Progress, ProgressError
+
+    p = argparse.ArgumentParser(
+        prog="python -m autograder hint",
+        description="Show the hint ladder of one task: level 1 the concept and the pitfall, 2 the approach step by step, "
+        "3 the key line. Level n+1 opens after a graded attempt at the task fails since level n was shown.")
+    p.add_argument("task", metavar="TOPIC.TASK", help="e.g. fusion.GatedFusion")
+    p.add_argument("--level", type=int, choices=range(1, hints.LEVELS + 1), help="this level (default: the highest open)")
+    p.add_argument("--force", action="store_true", help="open every level (instructors)")
+    p.add_argument("--progress", metavar="PATH", help="progress file (default $MMPREP_PROGRESS or ~/.mmprep/progress.sqlite)")
+    args = p.parse_args(argv)
+    try:
+        print(hints.show(args.task, args.level, force=args.force, progress=Progress(args.progress)))
+    except (ValueError, ProgressError) as exc:  # HintError is a ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_progress(argv: list[str]) -> int:
+    from autograder import progress
+    from autograder.grading import tasks_of
+
+    p = argparse.ArgumentParser(prog="python -m autograder progress",
+                                description="Your progress per topic and task: status, best score, attempts, hints used, "
+                                "and what to do next (from every grading run of your exercises).")
+    p.add_argument("--progress", metavar="PATH", help="progress file (default $MMPREP_PROGRESS or ~/.mmprep/progress.sqlite)")
+    p.add_argument("--only", metavar="TOPIC[,TOPIC]", help="these topics only")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = p.parse_args(argv)
+    try:
+        topics = parse_selection(args.only)[0]
+        rows = progress.Progress(args.progress).tasks({t: tasks_of(t) for t in topics})
+    except (ValueError, progress.ProgressError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(r) | {"status": r.status} for r in rows], indent=2))
+    else:
+        print(progress.render(rows))
+    return EXIT_OK
+
+
+def cmd_site(argv: list[str]) -> int:
+    from autograder import site
+
+    return site.main(argv)
+
+
+LEARNER_COMMANDS = {"mutants": cmd_mutants, "hint": cmd_hint, "progress": cmd_progress, "site": cmd_site}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
         return cmd_generate(argv[1:])
-    if argv and argv[0] == "mutants":
-        return cmd_mutants(argv[1:])
+    if argv and argv[0] in LEARNER_COMMANDS:
+        return LEARNER_COMMANDS[argv[0]](argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         from autograder.cli_classroom import COMMANDS
 

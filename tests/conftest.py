@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SEED = 20261129  # fixed, so CI is reproducible; the grader itself picks a random seed
+# grading runs of the suite record progress here, not in the user's ~/.mmprep (inherited by every subprocess)
+os.environ.setdefault("MMPREP_PROGRESS", os.path.join(tempfile.mkdtemp(prefix="mmprep-test-progress-"), "progress.sqlite"))
 
 
 def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:

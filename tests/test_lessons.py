@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from nbclient import NotebookClient
 
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("*.ipynb"))
 CELL_TIMEOUT_S = 240  # a bound per cell; whole lessons take well under a minute on 2 cores
+# the reprs a plotting call leaves as a cell's value: end the cell with plt.show() or `;`
+STRAY_REPR = re.compile(r"^(<(Axes|Figure|matplotlib)[^>]*>|Text\(|\[<matplotlib|<matplotlib)")
 
 
 def test_there_are_lessons():
@@ -35,4 +38,8 @@ def test_lesson_runs_top_to_bottom(path, tmp_path, monkeypatch):
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    stray = [(i, o["data"]["text/plain"][:60]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             for o in c.outputs if o.output_type == "execute_result" and "image/png" not in o.get("data", {})
+             and STRAY_REPR.match(o.get("data", {}).get("text/plain", ""))]
+    assert not stray, f"{path.name}: plotting cells leave stray reprs under them (end them with plt.show()): {stray}"
     print(f"{path.name} ran in {time.monotonic() - started:.1f} s")
