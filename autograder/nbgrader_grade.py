@@ -17,9 +17,11 @@ imports (`from .metrics import ...`) come from the same student's submitted note
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -30,10 +32,42 @@ class NbgraderError(RuntimeError):
     """nbgrader itself failed, or the course folder is not an nbgrader course."""
 
 
+def interpreter_search_path(path: str | None = None) -> str:
+    """`path` (default: $PATH) with the script folders of this Python first.
+
+    A new gradebook runs the `alembic` command found on PATH. From a virtual environment that is
+    not activated (`venv/bin/python -m autograder ...`, an IDE's interpreter) the venv's bin/ is not
+    on PATH, and a venv made with --system-site-packages has alembic in its base installation's bin/.
+    """
+    path = os.environ.get("PATH", os.defpath) if path is None else path
+    ours = [os.path.dirname(sys.executable), sysconfig.get_path("scripts"),
+            os.path.dirname(os.path.realpath(sys.executable)),
+            sysconfig.get_path("scripts", vars={"base": sys.base_prefix, "platbase": sys.base_prefix}),
+            sysconfig.get_path("scripts", sysconfig.get_preferred_scheme("user"))]
+    folders = [f for f in ours if f and os.path.isdir(f)] + path.split(os.pathsep)
+    return os.pathsep.join(dict.fromkeys(f for f in folders if f))
+
+
+def nbgrader_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) for an nbgrader subprocess run by this Python, activated or not.
+
+    PATH: see interpreter_search_path. JUPYTER_PATH: a venv made with --system-site-packages has no
+    share/jupyter of its own, so nbconvert (generate_feedback) would not find its templates in the base's.
+    """
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = interpreter_search_path(env.get("PATH", os.defpath))
+    base_data = os.path.join(sys.base_prefix, "share", "jupyter")
+    own_data = os.path.join(sys.prefix, "share", "jupyter", "nbconvert")
+    if sys.prefix != sys.base_prefix and not os.path.isdir(own_data) and os.path.isdir(base_data):
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [env.get("JUPYTER_PATH", ""), base_data]))
+    return env
+
+
 def run_nbgrader(course_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run `nbgrader ARGS` in the course folder; NbgraderError with its last lines when it fails."""
+    env = nbgrader_env()
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise NbgraderError(f"nbgrader {' '.join(args)} failed with status {done.returncode}:\n{tail}")
@@ -42,6 +76,21 @@ def run_nbgrader(course_dir: Path, *args: str, timeout: float = 1800) -> subproc
 
 def db_url(course_dir: Path) -> str:
     return "sqlite:///" + str(Path(course_dir).resolve() / "gradebook.db")
+
+
+def open_gradebook(course_dir: Path):
+    """nbgrader's Gradebook of the course; creating a new one runs `alembic` from PATH, so PATH gets this Python's."""
+    from nbgrader.api import Gradebook
+
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = interpreter_search_path(saved)
+    try:
+        return Gradebook(db_url(course_dir))
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
 
 
 def stage_student(submitted: Path, assignment: str, work: Path) -> Path:
@@ -72,7 +121,7 @@ def grade_submissions(
     **grade_options,
 ) -> dict[str, tuple[float, float]]:
     """Grade `assignment` of every (or the given) student in the sandbox; {student: (earned, possible)}."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     from autograder.grading import grade, parse_topics
     from autograder.report import task_feedback
@@ -93,7 +142,7 @@ def grade_submissions(
     else:
         run_nbgrader(course_dir, *args)
     results: dict[str, tuple[float, float]] = {}
-    with Gradebook(db_url(course_dir)) as gb:
+    with open_gradebook(course_dir) as gb:
         for student in chosen:
             with tempfile.TemporaryDirectory(prefix="nbgrader-sandbox-") as tmp:
                 folder = stage_student(submitted_root / student, assignment, Path(tmp) / student)

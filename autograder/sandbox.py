@@ -398,7 +398,7 @@ class Interpreter:
     paths: tuple[str, ...]  # sys.path of the worker (besides the runtime)
     read: tuple[str, ...]  # the installation, for the Landlock fence
     library_path: str = ""  # to put first on LD_LIBRARY_PATH (a view's libpython)
-    view: str = ""  # the hard-link view it runs from, if any
+    views: tuple[str, ...] = ()  # the hard-link views it runs from, if any (a venv's and its base's)
 
 
 def others_can_read(path: str | os.PathLike) -> bool:
@@ -458,8 +458,9 @@ def unprivileged_python() -> Interpreter:
                 return view + path[len(root):]
         return path
 
-    return Interpreter(mapped(executable), tuple(map(mapped, paths)), tuple(mapping.values()),
-                       os.path.dirname(mapped(libpython)) if libpython else "", ", ".join(mapping.values()))
+    views = tuple(mapping.values())
+    return Interpreter(mapped(executable), tuple(map(mapped, paths)), views,
+                       os.path.dirname(mapped(libpython)) if libpython else "", views)
 
 
 def _view_stamp(root: str) -> str:

@@ -235,7 +235,7 @@ class SandboxedStudent(_StudentBase):
         if self.level == sandbox.PROCESS and os.geteuid() == 0:
             try:
                 self.interpreter = sandbox.unprivileged_python()
-                self._runs_as = f"uid {sandbox.SANDBOX_UID}" + (" (Python from a hard-link view)" if self.interpreter.view else "")
+                self._runs_as = f"uid {sandbox.SANDBOX_UID}" + (" (Python from a hard-link view)" if self.interpreter.views else "")
             except OSError as exc:
                 self._runs_as = f"runs as root: {clean(exc, 160)}"
         self.isolation = self._describe()

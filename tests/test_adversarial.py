@@ -40,7 +40,7 @@ def cases() -> list[Path]:
 
 
 def readme(case: Path) -> dict:
-    """`expected`, `fenced-only` and `integrity` lines of a case's README."""
+    """`expected`, `fenced-only` and `integrity` lines of a case's README ({ROOT}: this checkout, wherever it is)."""
     info = {"expected": None, "fenced_only": False, "integrity": None}
     for line in (case / "README.md").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -49,7 +49,7 @@ def readme(case: Path) -> dict:
         elif key == "fenced-only":
             info["fenced_only"] = True
         elif key == "integrity":
-            info["integrity"] = value.strip()
+            info["integrity"] = value.strip().replace("{ROOT}", str(ROOT))
     return info
 
 
@@ -143,6 +143,19 @@ def test_hostile_submission_gets_exactly_its_honest_score(battery, case):
     if info["integrity"]:
         assert any(info["integrity"] in finding for finding in entry["integrity"]), (
             f"{case.name}: no integrity finding mentions {info['integrity']!r}: {entry['integrity']}")
+
+
+def test_reading_the_solutions_works_without_the_sandbox(tmp_path, monkeypatch):
+    """16_read_solutions finds the checkout from any folder: its 4 points in the battery are the sandbox's doing."""
+    from autograder.grading import grade
+
+    case = prepared(BATTERY / "16_read_solutions", tmp_path)
+    monkeypatch.chdir(tmp_path)  # not below the checkout: the folders above lead nowhere
+    report = grade(case, ["metrics"], device="cpu", seed=TEST_SEED, sandbox=False,
+                   tasks={"metrics": {"roc_auc", "pearson_r"}})
+    assert report.possible > 0 and report.earned == report.possible, (
+        f"unconfined, the copied reference should earn {report.possible:g}, got {report.earned:g}: "
+        f"{sorted({c.feedback for c in report.checks if not c.passed})}")
 
 
 def test_honest_control_has_a_clean_integrity_report(battery):

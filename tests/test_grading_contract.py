@@ -212,6 +212,22 @@ def test_in_process_mode_grades_like_the_sandbox(cli_device):
     assert [c.check for c in sandboxed.checks] == [c.check for c in in_process.checks]
 
 
+def test_runs_without_seed_draw_different_seeds(tmp_path, cli_device, capsys, monkeypatch):
+    """A constant default seed would let a submission learn the graded inputs from one run and replay them."""
+    from autograder.cli import main
+
+    monkeypatch.setenv("MMPREP_PROGRESS", str(tmp_path / "progress.sqlite"))  # not the user's progress record
+    seeds = []
+    for run in range(2):  # the command line's own path (argparse default, then grade()), one small task
+        out = tmp_path / f"run{run}.json"
+        code = main([str(ROOT / "solutions"), "--only", "metrics.mse", "--no-sandbox", "--device", cli_device,
+                     "--quiet", "--json", str(out)])
+        report = json.loads(out.read_text())
+        assert code == 0 and report["earned"] == report["possible"] > 0, capsys.readouterr()
+        seeds.append(report["seed"])
+    assert seeds[0] != seeds[1], f"two runs without --seed both graded with seed {seeds[0]}"
+
+
 def test_syntax_error_fails_each_check_with_one_line(tmp_path, cli_device):
     (tmp_path / "metrics.py").write_text("def accuracy(:\n")
     report = grade(tmp_path, ["metrics"], device=cli_device, seed=1, timeout=20)

@@ -9,8 +9,12 @@ runs first, so the tampering student gets full marks there; graded through the s
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import re
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +24,13 @@ import pytest
 
 from autograder.nbgrader_course import (
     SCHEMA_VERSION,
+    build_course,
     build_notebook,
     notebook_source,
     run_task_in_kernel,
     task_points,
 )
+from autograder.nbgrader_grade import nbgrader_env, open_gradebook, run_nbgrader
 from tests.conftest import ROOT, TEST_SEED, run_cli
 
 TOPIC = "metrics"
@@ -40,6 +46,17 @@ ANSWERS = {
     ),
 }
 CELL_TIMEOUT = 45  # seconds; generous for a busy machine, and what the hanging student costs
+# a PATH without this Python's bin/: a virtual environment run as venv/bin/python, not activated
+BARE_PATH = os.pathsep.join(["/usr/bin", "/bin"])
+
+
+def readme_table() -> dict[str, tuple[float, float]]:
+    """README "How to teach": {student: (`nbgrader autograde` score, `python -m autograder nbgrader grade` score)}."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\w+) \| (\d+(?:\.\d+)?)[^|]*\| (\d+(?:\.\d+)?) \|$", text, re.MULTILINE)
+    table = {student: (float(nbgrader), float(sandbox)) for student, nbgrader, sandbox in rows if student in ANSWERS}
+    assert set(table) == set(ANSWERS), f"README.md's nbgrader table has rows {sorted(table)}, not {sorted(ANSWERS)}"
+    return table
 
 
 def test_source_notebook_has_nbgrader_schema_3_cells():
@@ -78,7 +95,7 @@ def test_run_task_in_kernel_scores_a_namespace():
 
 # ----------------------------------------------------------------------------- the real nbgrader pipeline
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AUTOGRADER_SEED": str(TEST_SEED)}
+    env = {**nbgrader_env(), "AUTOGRADER_SEED": str(TEST_SEED)}
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
                           env=env, timeout=900)
     assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{(done.stdout + done.stderr)[-3000:]}"
@@ -121,8 +138,11 @@ def nbgrader_scores(course):
 
 @pytest.fixture(scope="module")
 def sandbox_scores(course, nbgrader_scores, cli_device):
-    done = run_cli("nbgrader", "grade", str(course), TOPIC, "--seed", str(TEST_SEED), "--timeout", "5",
-                   "--device", cli_device)
+    # as from an IDE's interpreter or venv/bin/python: this Python's bin/ (nbgrader's alembic) is not on PATH
+    done = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "grade", str(course), TOPIC,
+                           "--seed", str(TEST_SEED), "--timeout", "5", "--device", cli_device],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT,
+                          env={**os.environ, "PATH": BARE_PATH, "PYTHONUNBUFFERED": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     nbgrader(course, "generate_feedback", TOPIC, "--force")
     return exported(course, "sandbox_grades.csv")
@@ -142,8 +162,10 @@ def test_generate_assignment_strips_solutions(course):
 def test_nbgrader_autograde_grades_and_is_forgeable(course, nbgrader_scores):
     total = sum(task_points(TOPIC).values())
     scores = nbgrader_scores
+    expected = {student: row[0] for student, row in readme_table().items()}
+    assert scores == expected, f"nbgrader autograde scored {scores}; README.md's table says {expected}"
     assert scores["correct"] == total
-    assert 0 < scores["wrong"] < total
+    assert scores["wrong"] == total - task_points(TOPIC)["roc_auc"], "the wrong roc_auc costs its own cell only"
     assert scores["hanging"] == total - task_points(TOPIC)["accuracy"], "a hang costs its own cell only"
     assert scores["tampering"] == total, "nbgrader alone: the tampering student gets full marks"
     assert (course / "feedback" / "correct" / TOPIC / f"{TOPIC}.html").is_file()
@@ -153,9 +175,28 @@ def test_nbgrader_autograde_grades_and_is_forgeable(course, nbgrader_scores):
 @pytest.mark.xdist_group("nbgrader")
 def test_sandbox_grades_the_same_submissions_honestly(course, nbgrader_scores, sandbox_scores):
     total = sum(task_points(TOPIC).values())
+    expected = {student: row[1] for student, row in readme_table().items()}
+    assert sandbox_scores == expected, f"the sandbox scored {sandbox_scores}; README.md's table says {expected}"
     assert sandbox_scores["correct"] == total
     assert sandbox_scores["wrong"] == nbgrader_scores["wrong"]
     assert sandbox_scores["hanging"] == total - task_points(TOPIC)["accuracy"]
     assert sandbox_scores["tampering"] == 0, "graded in the sandbox, the forgery earns nothing"
     feedback = (course / "feedback" / "tampering" / TOPIC / f"{TOPIC}.html").read_text()
     assert "Graded in the sandbox" in feedback, "the sandbox's comments reach nbgrader's feedback"
+
+
+@pytest.mark.slow
+def test_a_new_gradebook_needs_no_activated_environment(tmp_path, monkeypatch):
+    """nbgrader runs `alembic` from PATH when it creates a gradebook; this Python's bin/ need not be on PATH."""
+    if shutil.which("alembic", path=BARE_PATH):
+        pytest.skip(f"alembic is on {BARE_PATH} itself: nothing to show")
+    build_course(tmp_path, [])  # nbgrader_config.py only
+    monkeypatch.setenv("PATH", BARE_PATH)
+    run_nbgrader(tmp_path, "db", "student", "add", "ada")  # a subprocess creates the gradebook
+    with open_gradebook(tmp_path) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
+    (tmp_path / "gradebook.db").unlink()
+    open_gradebook(tmp_path).close()  # this process creates it
+    with contextlib.closing(sqlite3.connect(tmp_path / "gradebook.db")) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall(), "alembic's version was not recorded"
+    assert os.environ["PATH"] == BARE_PATH, "the caller's PATH is left as it was"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -434,20 +435,55 @@ def test_hardlink_view_is_reused_then_replaced_when_the_installation_changes(tmp
             shutil.rmtree(view, ignore_errors=True)
 
 
-@pytest.mark.skipif(not ROOT_USER, reason="dropping to nobody needs root")
-def test_nobody_can_start_the_workers_python():
-    python = sandbox.unprivileged_python()
-    env = {"PATH": "/usr/bin:/bin"}
-    if python.library_path:
-        env["LD_LIBRARY_PATH"] = python.library_path
-    boot = f"import sys; sys.path[:0] = {list(python.paths)!r}; import numpy, os; print(os.getuid(), numpy.ones(3).sum())"
-    done = subprocess.run([python.executable, "-I", "-S", "-c", boot], user=sandbox.SANDBOX_UID,
-                          group=sandbox.SANDBOX_GID, extra_groups=[], env=env, capture_output=True, text=True,
-                          timeout=120, cwd="/")
+def venv_over_this_python(folder: Path) -> Path:
+    """A virtual environment using this Python's packages (--system-site-packages); its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(folder)],
+                   check=True, capture_output=True, timeout=300)
+    return folder / "bin" / "python"
+
+
+def unprivileged_python_of(python: Path) -> sandbox.Interpreter:
+    """`sandbox.unprivileged_python()` as another interpreter (a venv) works it out."""
+    script = ("import dataclasses, json; from autograder import sandbox; "
+              "print(json.dumps(dataclasses.asdict(sandbox.unprivileged_python())))")
+    done = subprocess.run([str(python), "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [str(sandbox.SANDBOX_UID), "3.0"]
-    if python.view:
-        assert not os.stat(python.view).st_mode & 0o022 and os.stat(python.view).st_uid == 0
+    fields = json.loads(done.stdout.strip().splitlines()[-1])
+    return sandbox.Interpreter(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+@pytest.mark.skipif(not ROOT_USER, reason="dropping to nobody needs root")
+@pytest.mark.parametrize("shape", ["this python", "venv over it"])
+def test_nobody_can_start_the_workers_python(shape, tmp_path):
+    venv = tmp_path / "venv"
+    readable = all(sandbox.others_can_read(p) for p in [*sandbox._python_paths(), *sandbox._view_witnesses()])
+    if shape == "venv over it" and sandbox.others_can_read(sys.base_prefix):
+        pytest.skip("this Python is readable by others: a venv over it needs no view of it")
+    try:
+        if shape == "this python":  # a plain installation others cannot read: one view; a venv: one per root
+            python = sandbox.unprivileged_python()
+            expected_views = 0 if readable else len(sandbox._installation_roots())
+        else:  # a venv over a base others cannot read (pyenv under /root): a view of each
+            python, expected_views = unprivileged_python_of(venv_over_this_python(venv)), 2
+        assert isinstance(python.views, tuple) and len(python.views) == expected_views, python.views
+        for view in python.views:
+            assert os.path.isdir(view) and not os.stat(view).st_mode & 0o022 and os.stat(view).st_uid == 0, view
+        assert python.read == python.views or not python.views, "the fence reads what the worker runs from"
+        env = {"PATH": "/usr/bin:/bin"}
+        if python.library_path:
+            env["LD_LIBRARY_PATH"] = python.library_path
+        boot = (f"import sys; sys.path[:0] = {list(python.paths)!r}; import numpy, os; "
+                "print(os.getuid(), numpy.ones(3).sum())")
+        done = subprocess.run([python.executable, "-I", "-S", "-c", boot], user=sandbox.SANDBOX_UID,
+                              group=sandbox.SANDBOX_GID, extra_groups=[], env=env, capture_output=True, text=True,
+                              timeout=120, cwd="/")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == [str(sandbox.SANDBOX_UID), "3.0"]
+    finally:
+        if shape == "venv over it":  # the venv's own view; the base's is this Python's, shared
+            family = "autograder-python-" + hashlib.sha256(os.path.realpath(venv).encode()).hexdigest()[:10]
+            for view in Path(tempfile.gettempdir()).glob(family + "-*"):
+                shutil.rmtree(view, ignore_errors=True)
 
 
 @pytest.mark.skipif(not (ROOT_USER and LANDLOCK >= 1 and sandbox.others_can_read(ROOT / "solutions" / "metrics.py")),
