@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from interview.text import UsageError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 QUESTIONS_DIR = PACKAGE_DIR / "questions"
 SCHEMA_PATH = PACKAGE_DIR / "schema.json"
@@ -32,7 +34,7 @@ CLASSICS = {
 LESSONS = (
     "00_what_is_a_multimodal_model", "01_evaluation_metrics", "02_fusion", "03_alignment",
     "04_multimodal_sentiment_transformer", "05_retrieval_system", "06_applications_and_architectures",
-    "07_training_and_optimisation", "08_interview_guide",
+    "07_training_and_optimisation", "08_interview_guide", "09_multimodal_llms", "10_evaluating_and_adapting_mllms",
 )
 PUBLIC_API = {
     "metrics": ("accuracy", "confusion_matrix", "precision_recall_f1", "roc_curve", "roc_auc", "mae", "mse",
@@ -43,6 +45,12 @@ PUBLIC_API = {
     "sentiment": ("PositionalEncoding", "CrossModalBlock", "MultimodalSentimentTransformer"),
     "retrieval": ("clip_loss", "ImageEncoder", "TextEncoder", "DualEncoder", "EmbeddingIndex", "RetrievalSystem"),
     "optimization": ("distillation_loss", "accumulate_gradients", "modality_dropout", "EarlyStopping"),
+    "mllm": ("PatchEmbedding", "MLPProjector", "QFormerResampler", "pixel_shuffle_merge", "splice_image_tokens",
+             "causal_lm_loss", "TinyCausalLM", "greedy_generate", "TinyVLM", "freeze_for_stage", "dynamic_tiles",
+             "num_visual_tokens", "train_tiny_vlm", "answer_questions"),
+    "generation_metrics": ("corpus_bleu", "cider_d", "vqa_accuracy", "clip_score", "chair", "pope_questions", "pope_metrics"),
+    "adaptation": ("LoRALinear", "apply_lora", "quantize_absmax_blockwise", "dequantize_absmax_blockwise", "siglip_loss",
+                   "sequence_logprob", "dpo_loss"),
 }
 
 
@@ -143,6 +151,58 @@ def all_questions() -> list[dict]:
     return list(_cached_bank())
 
 
+@lru_cache(maxsize=1)
+def topic_titles() -> dict[str, dict[str, str]]:
+    """topic -> {"en": title, "zh": title} from the bank files' "title" (the topic id where a file has none)."""
+    titles = {t: {"en": t, "zh": t} for t in TOPICS}
+    for path in sorted(QUESTIONS_DIR.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("title"), dict) and data.get("topic") in titles:
+            titles[data["topic"]].update({k: v for k, v in data["title"].items() if k in LANGUAGES and isinstance(v, str)})
+    return titles
+
+
+# ---------------------------------------------------------------------------- follow-ups
+def follow_up_question(item) -> str:
+    """A follow-up is a plain question (a string) or {"question", "answer", "key_points"}."""
+    return item if isinstance(item, str) else item["question"]
+
+
+def follow_up_answered(question: dict, index: int) -> bool:
+    """Whether follow-up `index` (0-based) has a model answer and key points in every language."""
+    return all(isinstance(question[lang]["follow_ups"][index], dict) for lang in LANGUAGES)
+
+
+def answered_follow_ups(question: dict) -> list[int]:
+    """0-based indexes of the follow-ups answered in both languages."""
+    n = min(len(question[lang]["follow_ups"]) for lang in LANGUAGES)
+    return [i for i in range(n) if follow_up_answered(question, i)]
+
+
+def follow_up_counts(questions: list[dict]) -> tuple[int, int]:
+    """(follow-ups in the bank, follow-ups still without a model answer in both languages)."""
+    total = sum(len(q["en"]["follow_ups"]) for q in questions)
+    return total, total - sum(len(answered_follow_ups(q)) for q in questions)
+
+
+def follow_up_problems(question: dict) -> list[str]:
+    """en and zh must list the same number of follow-ups, each answered in both languages or in neither."""
+    en, zh = question["en"]["follow_ups"], question["zh"]["follow_ups"]
+    if len(en) != len(zh):
+        return [f"{question['id']}: {len(en)} English but {len(zh)} Chinese follow-ups"]
+    problems = []
+    for i, (a, b) in enumerate(zip(en, zh, strict=True), 1):
+        if isinstance(a, dict) != isinstance(b, dict):
+            problems.append(f"{question['id']}: follow-up {i} is answered in one language only")
+        elif isinstance(a, dict) and len(a["key_points"]) != len(b["key_points"]):
+            problems.append(f"{question['id']}: follow-up {i} has {len(a['key_points'])} English but "
+                            f"{len(b['key_points'])} Chinese key points")
+    return problems
+
+
 def by_id(questions: list[dict]) -> dict[str, dict]:
     return {q["id"]: q for q in questions}
 
@@ -204,9 +264,9 @@ def select(questions: list[dict], topics: list[str] | None = None, difficulties:
     """The questions of the given topics and difficulties (None: all)."""
     for t in topics or ():
         if t not in TOPICS:
-            raise ValueError(f"topic: unknown topic {t!r}; topics are {', '.join(TOPICS)}")
+            raise UsageError("err_topic", topic=t, topics=", ".join(TOPICS))
     for d in difficulties or ():
         if d not in DIFFICULTIES:
-            raise ValueError(f"difficulty: unknown difficulty {d!r}; choose from {', '.join(DIFFICULTIES)}")
+            raise UsageError("err_difficulty", difficulty=d)
     return [q for q in questions
             if (not topics or q["topic"] in topics) and (not difficulties or q["difficulty"] in difficulties)]

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from interview import bank as bank_mod
-from interview import scheduler
 from interview.cli import main as interview_main
 from interview.drill import DrillOptions, ScriptedInput, choose_coding_task, run_session
-from interview.history import History, next_box
+from interview.history import History
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION_FILES = sorted(bank_mod.QUESTIONS_DIR.glob("*.json"))
@@ -80,15 +79,18 @@ def test_every_entry_is_complete_in_english_and_chinese(questions):
                 assert part[field].strip(), f"{q['id']}: empty {lang}.{field}"
             assert 3 <= len(part["key_points"]) <= 6, f"{q['id']}: {lang} has {len(part['key_points'])} key points"
             assert 1 <= len(part["follow_ups"]) <= 3, f"{q['id']}: {lang} has {len(part['follow_ups'])} follow-ups"
-            assert all(p.strip() for p in part["key_points"] + part["follow_ups"]), f"{q['id']}: blank {lang} item"
+            follow_ups = [bank_mod.follow_up_question(f) for f in part["follow_ups"]]  # a string, or an answered object
+            assert all(p.strip() for p in part["key_points"] + follow_ups), f"{q['id']}: blank {lang} item"
         assert len(en["key_points"]) == len(zh["key_points"]), f"{q['id']}: key points differ in number between en and zh"
         assert len(en["follow_ups"]) == len(zh["follow_ups"]), f"{q['id']}: follow-ups differ in number between en and zh"
         assert not CJK.search(en["question"] + en["answer"]), f"{q['id']}: Chinese characters in the English text"
-        for text in [zh["question"], zh["answer"], *zh["follow_ups"]]:
+        assert not bank_mod.follow_up_problems(q), bank_mod.follow_up_problems(q)
+        for text in [zh["question"], zh["answer"], *map(bank_mod.follow_up_question, zh["follow_ups"])]:
             assert CJK.search(text), f"{q['id']}: a zh field has no Chinese: {text[:40]!r}"
         chinese_points = sum(bool(CJK.search(p)) for p in zh["key_points"])  # a formula alone may stay as is
         assert chinese_points >= len(zh["key_points"]) - 1, f"{q['id']}: zh key points are not translated"
-        assert not any(CJK.search(p) for p in en["key_points"] + en["follow_ups"]), f"{q['id']}: Chinese in en"
+        en_follow_ups = list(map(bank_mod.follow_up_question, en["follow_ups"]))
+        assert not any(CJK.search(p) for p in en["key_points"] + en_follow_ups), f"{q['id']}: Chinese in en"
         assert len(en["answer"]) >= 400 and len(zh["answer"]) >= 150, f"{q['id']}: model answer too short"
 
 
@@ -116,32 +118,7 @@ def test_bad_entries_are_rejected_with_the_entry_named(tmp_path, questions):
         bank_mod.load_bank(tmp_path)
 
 
-# ----------------------------------------------------------------------------- spaced repetition
-def test_leitner_boxes_move_as_documented():
-    assert [next_box(1, 2), next_box(3, 2), next_box(5, 2)] == [2, 4, 5]
-    assert [next_box(3, 1), next_box(4, 0)] == [3, 1]
-    with pytest.raises(ValueError, match="score"):
-        next_box(2, 3)
-    assert scheduler.question_weight(1) == 16 and scheduler.question_weight(5) == 1
-    assert scheduler.question_weight(1, weakness=1.0) == 48
-
-
-def test_weak_topics_are_drawn_more_often_and_draws_are_reproducible(tmp_path, questions):
-    history = History.open(tmp_path / "h.sqlite", report=lambda line: None)
-    session = history.start_session({})
-    pool = bank_mod.select(questions, ["fusion", "evaluation"])
-    for q in pool:  # fusion: every answer missed; evaluation: every answer solid, twice (box 3)
-        for _ in range(2 if q["topic"] == "evaluation" else 1):
-            history.record_answer(session, q, "en", "...", 0 if q["topic"] == "fusion" else 2)
-    boxes, scores = history.boxes(), history.topic_scores()
-    assert scores["fusion"] == (9, 0.0) and scores["evaluation"] == (20, 2.0)
-    drawn = Counter(q["topic"] for seed in range(300) for q in scheduler.draw(pool, 3, boxes, scores, seed=seed))
-    # fusion weight 16 * 3 = 48 per question vs evaluation 2 ** (5 - 3) = 4: fusion dominates the draws
-    assert drawn["fusion"] > 4 * drawn["evaluation"], dict(drawn)
-    first = [q["id"] for q in scheduler.draw(pool, 5, boxes, scores, seed=7)]
-    assert first == [q["id"] for q in scheduler.draw(pool, 5, boxes, scores, seed=7)]
-    assert len(set(first)) == 5
-    history.close()
+# spaced repetition (FSRS), the rubric and data safety: tests/test_drill_v2.py
 
 
 # ----------------------------------------------------------------------------- the drill
@@ -156,7 +133,7 @@ def test_scripted_drill_runs_end_to_end_and_keeps_history(tmp_path):
                          "--seed", "11", "--lang", "zh", "--history", str(history_path), "--answers", str(answers),
                          "--self-score", "1")
     assert done.returncode == 0, done.stderr
-    assert "no drill history" in done.stdout  # a missing history file is reported, then created
+    assert "还没有练习记录" in done.stdout  # a missing history file is reported (in the session language), then created
     assert done.stdout.count("参考答案") == 3 and "本次练习小结" in done.stdout and "历次练习的总体进度" in done.stdout
     with sqlite3.connect(history_path) as conn:
         rows = conn.execute("SELECT topic, difficulty, lang, score FROM attempts ORDER BY id").fetchall()
@@ -179,23 +156,24 @@ def test_answers_file_errors_are_one_line_usage_errors(tmp_path):
 def test_list_and_show_print_the_bank(capsys):
     assert interview_main(["list", "--topic", "evaluation", "--lang", "zh"]) == 0
     out = capsys.readouterr().out
-    assert "evaluation-001" in out and "评估指标" in out and "10 question(s)" in out
+    assert "evaluation-001" in out and "评估指标" in out and "共 10 道题" in out
     assert interview_main(["show", "code_reading-004"]) == 0
     out = capsys.readouterr().out
     assert "nn.ParameterList" in out and "self.factors = [nn.Parameter" in out
     assert interview_main(["show", "no-such-id"]) == 2
 
 
-def test_ctrl_c_saves_the_answers_given_and_exits_cleanly(tmp_path):
+def test_ctrl_c_saves_the_answers_given_and_exits_cleanly(tmp_path, questions):
     history_path = tmp_path / "history.sqlite"
+    n_points = len(bank_mod.by_id(questions)["fusion-001"]["en"]["key_points"])
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "interview", "drill", "--count", "3", "--seed", "5",
+    proc = subprocess.Popen([sys.executable, "-m", "interview", "drill", "--ids", "fusion-001,concepts-001,fusion-002",
                              "--history", str(history_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
     reader.start()
-    proc.stdin.write("My answer: concatenate, then an MLP.\n\n1\n")  # answer, blank line ends it, self-score
+    proc.stdin.write("My answer: concatenate, then an MLP.\n.\n" + "p" * n_points + "\n")  # answer, '.', the marks
     proc.stdin.flush()
     seen = []
     try:
@@ -211,37 +189,39 @@ def test_ctrl_c_saves_the_answers_given_and_exits_cleanly(tmp_path):
         seen.append(lines.get_nowait())
     output = "".join(seen)
     assert code == 130, output
-    assert "Interrupted: saved 1 answer(s)" in output and "Traceback" not in output, output
+    assert "Interrupted: saved 1 scored answer(s)" in output and "Traceback" not in output, output
     with sqlite3.connect(history_path) as conn:
-        assert conn.execute("SELECT COUNT(*), MIN(score) FROM attempts").fetchone() == (1, 1)
+        assert conn.execute("SELECT COUNT(*), MIN(rubric) FROM attempts").fetchone() == (1, "p" * n_points)
         assert conn.execute("SELECT status FROM sessions").fetchall() == [("interrupted",)]
 
 
 def test_end_of_input_in_interactive_mode_is_clean(tmp_path):
     done = run_interview("drill", "--count", "2", "--history", str(tmp_path / "h.sqlite"), stdin="")
-    assert done.returncode == 0 and "Input ended: saved 0 answer(s)" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "Input ended: saved 0 scored answer(s)" in done.stdout, done.stdout + done.stderr
 
 
-def test_corrupt_history_is_reported_backed_up_and_rebuilt(tmp_path):
+def test_damaged_history_of_ours_is_set_aside_and_anything_else_refused(tmp_path):
     history_path = tmp_path / "history.sqlite"
     garbage = b"this is not an SQLite database\x00\x01" * 100
     history_path.write_bytes(garbage)
     answers = write_answers(tmp_path / "a.json", [{"answer": "x", "score": 2}])
     done = run_interview("drill", "--count", "1", "--history", str(history_path), "--answers", str(answers))
-    assert done.returncode == 0, done.stderr
-    warnings = [line for line in done.stdout.splitlines() if line.startswith("warning: drill history")]
-    assert len(warnings) == 1 and "unreadable" in warnings[0], done.stdout
-    backups = list(tmp_path.glob("history.sqlite.corrupt-*"))
-    assert len(backups) == 1 and backups[0].read_bytes() == garbage
-    with sqlite3.connect(history_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone() == (1,)
+    assert done.returncode == 2 and "is not a drill history" in done.stderr, done.stdout + done.stderr
+    assert history_path.read_bytes() == garbage and not list(tmp_path.glob("history.sqlite.corrupt-*"))
 
-    with sqlite3.connect(history_path) as conn:  # a sound SQLite file that is not our history
-        conn.execute("DROP TABLE boxes")
+    history_path.unlink()
+    done = run_interview("drill", "--count", "1", "--history", str(history_path), "--answers", str(answers))
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(history_path) as conn:  # our own history, but a table is gone: damaged
+        conn.execute("DROP TABLE cards")
+    conn.close()
     reports: list[str] = []
     History.open(history_path, report=reports.append).close()
-    assert len(reports) == 1 and "missing table(s) boxes" in reports[0], reports
-    assert len(list(tmp_path.glob("history.sqlite.corrupt-*"))) == 2
+    assert len(reports) == 1 and "missing table(s) cards" in reports[0], reports
+    [backup] = tmp_path.glob("history.sqlite.corrupt-*")
+    with sqlite3.connect(backup) as conn:  # the answer is still in the file set aside
+        assert conn.execute("SELECT COUNT(*) FROM attempts").fetchone() == (1,)
+    conn.close()
 
 
 def test_coding_task_is_chosen_from_the_drawn_questions(questions):
