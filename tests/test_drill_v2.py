@@ -68,8 +68,8 @@ def with_answered_follow_up(q: dict) -> dict:
     for lang, answer, points in (("en", "Pick r by validation: 4 to 16 is typical; beyond that gains vanish.",
                                   ["validate r", "4-16 typical"]),
                                  ("zh", "用验证集选 r：常见取 4 到 16，再大收益就没了，只会更慢。", ["在验证集上选 r", "常见 4–16"])):
-        first = q[lang]["follow_ups"][0]
-        q[lang]["follow_ups"][0] = {"question": first, "answer": answer, "key_points": points}
+        first, *rest = (bank_mod.follow_up_question(f) for f in q[lang]["follow_ups"])
+        q[lang]["follow_ups"] = [{"question": first, "answer": answer, "key_points": points}, *rest]
     return q
 
 
@@ -607,7 +607,7 @@ def test_anki_export_has_stable_guids_tags_and_both_sides(tmp_path, bank):
         assert {"topic::fusion", f"difficulty::{q['difficulty']}", f"lang::{lang}"} <= set(tags)
         assert note_id == f"fusion-002 ({lang})"
         assert q[lang]["question"][:20] in front and q[lang]["key_points"][0][:15] in back
-        assert q[lang]["follow_ups"][0][:10] in back and q[lang]["answer"][:20] in back
+        assert bank_mod.follow_up_question(q[lang]["follow_ups"][0])[:10] in back and q[lang]["answer"][:20] in back
     done = run_interview("export", "--apkg", str(tmp_path), tmp=tmp_path)
     assert done.returncode == 2 and "is a folder" in done.stderr
 
