@@ -62,8 +62,24 @@ def parse_hints(source: str, filename: str = "") -> dict[str, dict[int, str]]:
         elif level is not None:
             if not line.startswith("#"):
                 raise HintError(f"{filename}:{number}: a hint is comment lines; close it with {END_HINTS!r} before code")
-            hints[task][level].append(line[1:].strip())
+            text = raw.strip()
+            hints[task][level].append((text[2:] if text.startswith("# ") else text[1:]).rstrip())  # keep indents
     return {t: {lv: "\n".join(text).strip() for lv, text in sorted(levels.items())} for t, levels in hints.items()}
+
+
+def strip_hints(source: str) -> str:
+    """The source without its hint blocks (comments only: the code is unchanged)."""
+    out, skipping = [], False
+    for raw in source.splitlines(keepends=True):
+        line = raw.strip()
+        if HINT.match(line):
+            skipping = True
+        elif skipping and line == END_HINTS:
+            skipping = False
+            continue
+        if not skipping:
+            out.append(raw)
+    return "".join(out)
 
 
 def hints_for(topic: str, solutions: Path = SOLUTIONS) -> dict[str, dict[int, str]]:

@@ -48,6 +48,19 @@ class LoRALinear(nn.Module):
         """Freeze `base`, create lora_A and lora_B as documented, set `scaling`."""
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # LoRA: out = base(x) + (alpha / r) * x A^T B^T with the base frozen. B starts at ZEROS and A
+        # random (kaiming_uniform_(a=sqrt(5))): the layer equals the base at init, yet B still gets a
+        # gradient. Swapping the roles or making both random breaks that. The scale is alpha / r, not alpha.
+        ### HINT 2
+        # __init__: check the arguments; keep base as self.base and requires_grad_(False) on its parameters;
+        # lora_A = nn.Parameter of shape (r, in_features), lora_B = nn.Parameter of zeros (out_features, r),
+        # both on base.weight's device and dtype; initialise lora_A; scaling = alpha / rank;
+        # self.dropout = nn.Dropout(p) (nn.Identity() when p is 0).
+        ### HINT 3
+        # self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=..., dtype=...))
+        # nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5));  self.scaling = alpha / rank
+        ### END HINTS
         if not isinstance(base, nn.Linear):
             raise TypeError(f"base must be an nn.Linear, got {type(base).__name__}")
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
@@ -71,6 +84,14 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """base(x) plus the scaled low-rank update; (..., in_features) -> (..., out_features)."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Dropout acts on the INPUT of the low-rank path only, never on base(x) or on the sum.
+        ### HINT 2
+        # forward: dropout(x) (..., in) @ A^T -> (..., r), then @ B^T -> (..., out);
+        # add scaling times that to base(x).
+        ### HINT 3
+        # low_rank = self.dropout(x) @ self.lora_A.T @ self.lora_B.T      # (..., out)
+        ### END HINTS
         update = self.dropout(x) @ self.lora_A.transpose(0, 1) @ self.lora_B.transpose(0, 1)
         return self.base(x) + self.scaling * update
         ### END SOLUTION
@@ -82,6 +103,15 @@ class LoRALinear(nn.Module):
         inference. This layer is left unchanged.
         """
         ### BEGIN SOLUTION
+        ### HINT 1
+        # merge() returns a NEW nn.Linear; the update B @ A is (out, in) like W (A^T B^T is transposed),
+        # it carries the same scaling, and this layer's own base weight stays as it was.
+        ### HINT 2
+        # merge: nn.Linear(in, out, bias=base.bias is not None, same device and dtype); under torch.no_grad()
+        # copy W + scaling * (B @ A) into its weight and the base's bias into its bias; return it.
+        ### HINT 3
+        # new_weight = W + self.scaling * (self.lora_B @ self.lora_A)    # (out, r) @ (r, in) = (out, in)
+        ### END HINTS
         base = self.base
         merged = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None,
                            device=base.weight.device, dtype=base.weight.dtype)
@@ -107,6 +137,22 @@ def apply_lora(model: nn.Module, target_module_names: Sequence[str], rank: int, 
     Raises ValueError for an empty list, an unknown name, or a name that is not an nn.Linear.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Freeze EVERY parameter of the model first, then swap the targets: the new LoRALinear layers bring
+    # fresh trainable lora_A and lora_B. setattr(model, "encoder.q_proj", layer) does not replace a nested
+    # module (it adds an attribute with a dot in its name): set the child on its parent module. The counts
+    # are parameter ENTRIES (p.numel()), taken after the swap; total includes the trainable ones.
+    ### HINT 2
+    # 1. Validate: a non-empty list; every name in dict(model.named_modules()) and an nn.Linear.
+    # 2. requires_grad_(False) on all of model.parameters().
+    # 3. For each name: parent_name, _, child = name.rpartition(".");
+    #    parent = model.get_submodule(parent_name) (the model itself when parent_name is "");
+    #    setattr(parent, child, LoRALinear(old_layer, rank, alpha, dropout)).
+    # 4. trainable = sum of numel over the parameters with requires_grad; total = over all; return both.
+    ### HINT 3
+    # parent = model.get_submodule(parent_name) if parent_name else model
+    # setattr(parent, child, LoRALinear(modules[name], rank, alpha, dropout))
+    ### END HINTS
     if isinstance(target_module_names, str) or not isinstance(target_module_names, Sequence):
         raise TypeError("target_module_names must be a list of module names")
     if len(target_module_names) == 0:
@@ -148,6 +194,21 @@ def quantize_absmax_blockwise(weight: torch.Tensor, block_size: int = 64, bits: 
     Raises ValueError for an empty weight, block_size < 1, bits outside 2..8 or non-finite weights.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # One scale per block of block_size CONSECUTIVE entries of weight.reshape(-1) (row-major: not along
+    # columns, not one global scale). Signed symmetric codes: q = 2**(bits - 1) - 1 (7 for 4 bits), not
+    # 2**bits - 1. Round to nearest (torch.round), not toward zero as an int cast does. Dequantising
+    # (dequantize_absmax_blockwise, graded with this task) divides by q again: w_hat = code * absmax / q.
+    ### HINT 2
+    # 1. Validate; q = 2 ** (bits - 1) - 1; flat = weight.detach().reshape(-1) as float32.
+    # 2. Pad flat with (-numel) % block_size zeros (F.pad) and reshape to (num_blocks, block_size).
+    # 3. absmax = max of |blocks| along dim 1 -> (num_blocks,); divide by 1 instead where it is 0.
+    # 4. codes = round(blocks / absmax[:, None] * q), clamped to [-q, q], as int8; return (codes, absmax).
+    # Dequantise: codes as float32 * absmax[:, None] / q, flatten, keep the first prod(shape), reshape.
+    ### HINT 3
+    # scale = torch.where(absmax > 0, absmax, torch.ones_like(absmax))     # 0/0 guard for all-zero blocks
+    # codes = torch.round(blocks / scale[:, None] * q).clamp(-q, q).to(torch.int8)   # (blocks, block_size)
+    ### END HINTS
     if not isinstance(weight, torch.Tensor):
         raise TypeError(f"weight must be a tensor, got {type(weight).__name__}")
     if weight.numel() == 0:
@@ -211,6 +272,22 @@ def siglip_loss(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor,
     Raises ValueError for embeddings that are not (n, d) of one shape or n = 0.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Every (image i, text j) pair is its own binary problem: a sigmoid, no softmax over the batch (that
+    # is CLIP). The labels are SIGNS, z = +1 on the diagonal and -1 elsewhere (0/1 labels stop pushing the
+    # negatives down). L2-normalise both sides, use exp(t') as the temperature, and divide the sum over
+    # all n * n pairs by n (not the mean over n * n).
+    ### HINT 2
+    # 1. Validate: both (n, d) of one shape, n > 0.
+    # 2. x, y = F.normalize(..., dim=-1) of each; t, b = torch.as_tensor(...) on x's dtype and device.
+    # 3. logits = exp(t) * x @ y^T + b, shape (n, n).
+    # 4. signs = 2 * eye(n) - 1: (n, n), +1 on the diagonal, -1 off it.
+    # 5. loss = minus the sum of log sigmoid(signs * logits), divided by n: a 0-d tensor that keeps the
+    #    graph to the embeddings, t and b (use torch ops, never .item()).
+    ### HINT 3
+    # logits = t.exp() * x @ y.T + b                  # (n, n)
+    # loss = -F.logsigmoid(signs * logits).sum() / n
+    ### END HINTS
     if not isinstance(image_embeddings, torch.Tensor) or not isinstance(text_embeddings, torch.Tensor):
         raise TypeError("image_embeddings and text_embeddings must be tensors")
     if image_embeddings.ndim != 2 or image_embeddings.shape != text_embeddings.shape or image_embeddings.shape[0] == 0:
@@ -239,6 +316,20 @@ def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     Raises ValueError when the shapes do not fit ((B, T, V) and (B, T), T >= 2).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A causal LM's logits at position t score the token at t + 1: shift before gathering (labels[:, 1:]
+    # against logits[:, :-1]). Gather from log_softmax, not from the raw logits, and SUM (not average) over
+    # the positions whose label is not -100; those positions must add nothing.
+    ### HINT 2
+    # 1. Check logits (B, T, V), labels (B, T), T >= 2.
+    # 2. targets = labels[:, 1:] (B, T-1); scores = logits[:, :-1] (B, T-1, V); mask = targets != -100.
+    # 3. scores.log_softmax(-1), gathered along V at the targets -> (B, T-1); replace -100 by a valid id
+    #    (e.g. 0) before gathering, or the index is out of range.
+    # 4. Zero the masked positions and sum over time -> (B,).
+    ### HINT 3
+    # safe_targets = torch.where(mask, targets, 0).unsqueeze(-1)                    # (B, T-1, 1)
+    # token_logp = torch.gather(scores.log_softmax(-1), 2, safe_targets).squeeze(-1)  # (B, T-1)
+    ### END HINTS
     if logits.ndim != 3 or labels.shape != logits.shape[:2] or logits.shape[1] < 2:
         raise ValueError(f"logits must be (B, T, V) and labels (B, T) with T >= 2, got {tuple(logits.shape)} and "
                          f"{tuple(labels.shape)}")
@@ -267,6 +358,21 @@ def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Ten
     Raises ValueError for beta <= 0 or inputs that are not four (B,) tensors of one shape.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # DPO: loss = mean over the batch of -log sigmoid(beta * h), with h the policy's chosen-minus-rejected
+    # log-ratio MINUS the reference's. Keep beta inside the sigmoid, subtract (not add) the reference term,
+    # take the mean (not the sum), detach the reference inputs (a frozen model), and scale the logged
+    # rewards by beta as well.
+    ### HINT 2
+    # 1. Validate: four (B,) tensors of one shape, beta > 0.
+    # 2. Detach the two reference tensors.
+    # 3. policy_logratio = pi_chosen - pi_rejected; reference_logratio = ref_chosen - ref_rejected (B,).
+    # 4. loss = mean of -logsigmoid(beta * (policy_logratio - reference_logratio)) -> 0-d.
+    # 5. chosen_rewards = beta * (pi_chosen - ref_chosen), rejected_rewards likewise; .detach() both (B,).
+    ### HINT 3
+    # loss = -F.logsigmoid(beta * (pi_logratio - ref_logratio)).mean()
+    # chosen_rewards = beta * (pi_chosen - ref_chosen).detach()
+    ### END HINTS
     inputs = (policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
     if not all(isinstance(t, torch.Tensor) for t in inputs):
         raise TypeError("the four log-probabilities must be tensors")

@@ -79,6 +79,25 @@ def corpus_bleu(hypotheses: list[list[str]], references: list[list[list[str]]], 
     a segment without references, or max_n < 1; TypeError for tokens that are not strings.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # BLEU is CORPUS-level: add up clipped matches and n-gram totals over all segments, divide once
+    # (the mean of per-sentence scores is a different number). Clip an n-gram's count to its largest count
+    # in any ONE reference (not the sum over references); combine p_1..p_N by a GEOMETRIC mean. Brevity:
+    # per segment the reference length closest to the hypothesis's (a tie goes to the SHORTER one).
+    ### HINT 2
+    # 1. Validate max_n >= 1, equal lengths, a non-empty corpus, non-empty reference lists (_check_tokens).
+    # 2. matches = [0] * max_n, totals = [0] * max_n; corpus lengths c = r = 0.
+    # 3. Per segment, per n: counts = ngram_counts(hyp, n); most = element-wise max over the references'
+    #    ngram_counts(ref, n); matches[n-1] += sum of min(count, most[g]);
+    #    totals[n-1] += sum(counts.values()).
+    # 4. c += len(hyp); r += the closest reference length (ties to the shorter).
+    # 5. Any matches or totals 0 -> 0.0; else BP * exp(mean over n of log(matches / totals)),
+    #    BP = 1 if c > r else exp(1 - r / c).
+    ### HINT 3
+    # most = Counter()
+    # for ref in refs: most |= ngram_counts(ref, n)      # `|` of two Counters keeps the larger count
+    # closest = min((len(r) for r in refs), key=lambda L: (abs(L - len(hyp)), L))   # a tie -> the shorter
+    ### END HINTS
     if isinstance(max_n, bool) or not isinstance(max_n, (int, np.integer)) or max_n < 1:
         raise ValueError(f"max_n must be an integer >= 1, got {max_n!r}")
     if not isinstance(hypotheses, (list, tuple)) or not isinstance(references, (list, tuple)):
@@ -135,6 +154,22 @@ def cider_d(candidates: dict, references: dict) -> tuple[float, dict]:
     TypeError for captions that are not strings.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # CIDEr-D compares TF-IDF vectors of n-grams (n = 1..4) of the candidate and of each reference.
+    # Traps: document frequency counts ITEMS whose references hold the n-gram (once per item, candidates
+    # never count); the similarity clips the candidate's weight, min(v_cand, v_ref) * v_ref; a Gaussian
+    # length penalty (sigma 6) multiplies it; average (do not sum) over n; multiply by 10.
+    ### HINT 2
+    # 1. Per caption: one Counter of all its 1..4-grams (ngram_counts on caption.split()) and its word count.
+    # 2. df = Counter; per item add the SET union of its references' n-grams; log_N = log(number of items).
+    # 3. tfidf(counts): per n a dict g -> tf * (log_N - log(max(1, df[g]))), plus the L2 norm of each dict.
+    # 4. Per item, reference and n: sum over the candidate's g of min(c[g], r[g]) * r[g], divided by both
+    #    norms (when neither is 0), times exp(-(len_c - len_r)^2 / (2 * 6^2)); accumulate into total[n].
+    # 5. item score = 10 * mean over n of total / number of references; corpus score = mean of item scores.
+    ### HINT 3
+    # df.update(set().union(*(ngrams for ngrams, _ in refs[i])))      # each item counts once
+    # clipped = sum(min(w, ref.get(g, 0.0)) * ref.get(g, 0.0) for g, w in cand.items())  # one n's dicts
+    ### END HINTS
     if not isinstance(candidates, dict) or not isinstance(references, dict):
         raise TypeError("candidates and references must be dicts keyed by item id")
     if not candidates:
@@ -227,6 +262,22 @@ def vqa_accuracy(prediction: str, answers: list[str]) -> float:
     Returns a float in [0, 1]. Raises ValueError for an empty `answers`; TypeError for non-strings.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Two parts, both graded here. normalize_answer (the function above) turns "Two dogs!" into "2 dogs"
+    # and must be applied to the prediction AND to every human answer. The accuracy is a leave-one-out mean:
+    # human i scores min(#OTHER humans matching / 3, 1). The naive min(#matches / 3, 1) gives 1/3, 2/3
+    # for 1 and 2 matches where VQA gives 0.3 and 0.6.
+    ### HINT 2
+    # normalize_answer, in this order: lower(), tabs and newlines -> " "; delete a comma between two digits;
+    # every PUNCTUATION mark -> " "; delete a period not followed by a digit; split();
+    # NUMBER_WORDS.get(w, w); drop ARTICLES; " ".join(...).
+    # vqa_accuracy: predicted = normalize_answer(prediction); humans = the normalised answers;
+    # matches = number of humans equal to predicted; human i: min((matches - [human i matched]) / 3, 1);
+    # return the mean over the humans as a float.
+    ### HINT 3
+    # text = re.sub(r"(?<=\d),(?=\d)", "", text)   and later   text = re.sub(r"\.(?!\d)", "", text)
+    # per_human = [min((matches - int(h == pred)) / 3, 1.0) for h in humans]
+    ### END HINTS
     if isinstance(answers, str) or not isinstance(answers, (list, tuple)):
         raise TypeError("answers must be a list of strings")
     if len(answers) == 0:
@@ -249,6 +300,19 @@ def clip_score(image_embeddings: np.ndarray, text_embeddings: np.ndarray, w: flo
     a zero-length embedding, or NaN.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # CLIPScore = w * max(cos, 0) per row pair. It is a COSINE: both sides normalised (not the raw dot
+    # product, not one side only); clamped at 0, so an unrelated pair scores 0, never negative; and scaled by
+    # the `w` argument (2.5 is only its default).
+    ### HINT 2
+    # 1. Cast both to float64 arrays; check they are (N, D) of one shape, non-empty, without NaN.
+    # 2. norms = ||image_i|| * ||text_i|| per row, shape (N,); a zero norm -> ValueError (cosine undefined).
+    # 3. cosine = the row-wise dot product / norms, shape (N,).
+    # 4. Return w * max(cosine, 0), shape (N,).
+    ### HINT 3
+    # cos = (img * txt).sum(axis=1) / (np.linalg.norm(img, axis=1) * np.linalg.norm(txt, axis=1))
+    # scores = w * np.maximum(cos, 0.0)
+    ### END HINTS
     img = np.asarray(image_embeddings, dtype=np.float64)
     txt = np.asarray(text_embeddings, dtype=np.float64)
     if img.ndim != 2 or img.shape != txt.shape or img.size == 0:
@@ -281,6 +345,20 @@ def chair(caption_objects: list[list[str]], image_objects: list[list[str]], syno
     Raises ValueError for lists of different lengths or an empty list.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Map each mentioned word through `synonyms` (a word that is not a key is not an object: skip it)
+    # before comparing with the image's canonical objects. CHAIR_i counts MENTIONS, repeats included;
+    # CHAIR_s counts CAPTIONS with at least one hallucination. Do not swap the two denominators.
+    ### HINT 2
+    # Keep three running counts over the captions: mentions, hallucinated mentions, bad captions.
+    # Per caption: present = set(its image objects); objects = [synonyms[w] for its object words w];
+    # wrong = how many of objects are not in present; mentions += len(objects); hallucinated += wrong;
+    # bad captions += 1 when wrong > 0.
+    # chair_i = hallucinated / mentions (0.0 when there are no mentions); chair_s = bad captions / captions.
+    ### HINT 3
+    # canonical = [synonyms[w] for w in mentioned if w in synonyms]
+    # captions_with_hallucination += int(wrong > 0)     # once per caption, however many objects
+    ### END HINTS
     if not isinstance(caption_objects, (list, tuple)) or not isinstance(image_objects, (list, tuple)):
         raise TypeError("caption_objects and image_objects must be lists")
     if len(caption_objects) == 0:
@@ -328,6 +406,23 @@ def pope_questions(image_objects: list[list[str]], setting: str, num_per_image: 
     than k absent vocabulary objects.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Per image: k positives drawn WITHOUT replacement from its own objects (not just the first k), then
+    # k negatives among the vocabulary objects ABSENT from it. random: uniform, without replacement, from
+    # the absent ones only; popular: the k most frequent (descending, not the rarest); adversarial: the k
+    # that co-occur most with this image's objects (not plain frequency). Ties go alphabetically.
+    ### HINT 2
+    # 1. Validate setting and k; images = sorted distinct objects per image; vocab = sorted (union if None).
+    # 2. frequency[o] = number of images holding o; together[(a, b)] = images holding both a and b (a != b).
+    # 3. Per image: absent = vocab objects not in it; ValueError when fewer than k present or k absent.
+    # 4. positives: generator.choice(len(present), size=k, replace=False) indexes into the present list.
+    # 5. negatives: random as in 4 but over `absent`; popular and adversarial sort `absent` by
+    #    (-score, name) and take the first k.
+    # 6. Append (index, obj, 1) for each positive, then (index, obj, 0) for each negative.
+    ### HINT 3
+    # popular:     sorted(absent, key=lambda obj: (-frequency[obj], obj))[:k]
+    # adversarial: the same with key=lambda obj: (-sum(together[(p, obj)] for p in present), obj)
+    ### END HINTS
     if setting not in POPE_SETTINGS:
         raise ValueError(f"setting must be one of {POPE_SETTINGS}, got {setting!r}")
     if isinstance(num_per_image, bool) or not isinstance(num_per_image, (int, np.integer)) or num_per_image < 1:
@@ -367,6 +462,20 @@ def pope_metrics(predicted_yes, labels) -> dict:
     Raises ValueError for arrays of different lengths, empty arrays or values other than 0/1.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Binary metrics with "yes" as the positive class, plus yes_ratio = the share of questions the MODEL
+    # answered yes (from predicted_yes, not from labels). Precision divides by predicted yes (tp + fp),
+    # recall by actual yes (tp + fn); F1 is their harmonic mean, not their average; guard zero denominators.
+    ### HINT 2
+    # 1. Turn both into bool arrays (_check_probability_pairs) and check their lengths agree.
+    # 2. tp = count of pred & true, fp = count of pred & ~true, fn = count of ~pred & true.
+    # 3. precision = tp / (tp + fp), recall = tp / (tp + fn), f1 = 2PR / (P + R), each 0.0 when its
+    #    denominator is 0.
+    # 4. accuracy = mean(pred == true), yes_ratio = mean(pred); return all five as Python floats.
+    ### HINT 3
+    # f1 = 2 * p * r / (p + r) if p + r else 0.0
+    # yes_ratio = float(np.mean(pred))        # the model's answers, not the labels
+    ### END HINTS
     pred = _check_probability_pairs("predicted_yes", predicted_yes)
     true = _check_probability_pairs("labels", labels)
     if pred.shape != true.shape:

@@ -82,6 +82,13 @@ def test_parse_hints_hand_worked():
         hints.parse_hints(SOURCE.replace("    # Steps with shapes.", "    steps = 1"))
 
 
+def test_strip_hints_keeps_the_code_and_drops_only_hint_comments():
+    stripped = hints.strip_hints(SOURCE)
+    assert "HINT" not in stripped and "Pitfall" not in stripped and "sigmoid" not in stripped
+    assert stripped.count("### BEGIN SOLUTION") == 3 and "return x" in stripped and "self.w = 1" in stripped
+    assert hints.parse_hints(stripped) == {}
+
+
 def test_hints_are_stripped_from_the_stubs():
     from autograder.stubgen import make_stub
 

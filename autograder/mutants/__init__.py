@@ -104,7 +104,10 @@ def find(topic: str, name: str) -> Entry:
 
 
 def mutated_source(topic: str, entry: Entry) -> str:
-    source = (SOLUTIONS / f"{topic}.py").read_text()
+    """The reference with the entry's edits, applied to the code only (hint comments quote code lines)."""
+    from autograder.hints import strip_hints
+
+    source = strip_hints((SOLUTIONS / f"{topic}.py").read_text())
     return apply_edits(source, entry.edits, f"{topic}:{entry.name}")
 
 
