@@ -71,6 +71,21 @@ class PatchEmbedding(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> (B, N, dim)."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Patchify = a Conv2d whose kernel AND stride are the patch size (one Linear per non-overlapping
+        # patch); without the stride the patches overlap and you get too many tokens. The conv returns (B,
+        # dim, h, w): a reshape to (B, N, dim) scrambles channels and tokens, you must move dim last.
+        # __init__ rejects image_size % patch_size != 0.
+        ### HINT 2
+        # __init__: check the ints and the divisibility (ValueError); store image_size, patch_size,
+        # in_channels; num_patches = (image_size // patch_size)**2; self.proj = Conv2d(in_channels, dim, k=p,
+        # stride=p).
+        # forward: reject images that are not (B, in_channels, image_size, image_size); proj -> (B, dim, h,
+        # w); flatten(2) -> (B, dim, h·w), row-major; transpose(1, 2) -> (B, N, dim).
+        ### HINT 3
+        # self.proj = nn.Conv2d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
+        # tokens = self.proj(images).flatten(2).transpose(1, 2)   # (B, N, dim)
+        ### END HINTS
         if images.ndim != 4 or tuple(images.shape[1:]) != (self.in_channels, self.image_size, self.image_size):
             raise ValueError(f"images must be (B, {self.in_channels}, {self.image_size}, {self.image_size}), "
                              f"got {tuple(images.shape)}")
@@ -123,6 +138,19 @@ class MLPProjector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, N, vision_dim) -> (B, N, text_dim)."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Two Linear layers with a GELU between (no non-linearity = one linear map). The GELU is the exact
+        # erf one, nn.GELU() as is: not ReLU, not approximate='tanh'. hidden_dim defaults to text_dim (the
+        # OUTPUT width), not vision_dim.
+        ### HINT 2
+        # __init__: hidden_dim = text_dim when None; check the three widths; fc1 = Linear(vision_dim,
+        # hidden_dim), act = nn.GELU(), fc2 = Linear(hidden_dim, text_dim).
+        # forward: (B, N, vision_dim) -> fc1 -> (B, N, hidden) -> GELU -> fc2 -> (B, N, text_dim), one token
+        # out per token in.
+        ### HINT 3
+        # if hidden_dim is None: hidden_dim = text_dim      # LLaVA's default
+        # out = self.fc2(self.act(self.fc1(x)))            # (B, N, text_dim)
+        ### END HINTS
         return self.fc2(self.act(self.fc1(x)))
         ### END SOLUTION
 
@@ -165,6 +193,22 @@ class QFormerResampler(nn.Module):
     def forward(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """image_tokens (B, N, vision_dim) -> (B, num_queries, dim)."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # The token budget comes from LEARNED queries: self.queries must be a trainable nn.Parameter (a plain
+        # tensor is never registered; requires_grad=False never learns). The image enters only through cross-
+        # attention: queries are the attention's query, the image tokens its keys AND values (pass the
+        # queries as keys and the image is ignored). Each batch row must see only its own image.
+        ### HINT 2
+        # __init__: queries = nn.Parameter(randn(num_queries, dim) * 0.02); kv_norm = LayerNorm(vision_dim);
+        # per layer norm1, self_attn MHA(dim), norm2, cross_attn MHA(dim, kdim=vdim=vision_dim,
+        # batch_first=True), norm3, an MLP; a final LayerNorm.
+        # forward: kv = kv_norm(image_tokens) (B, N, vision_dim); x = queries expanded to (B, Q, dim); per
+        # layer x += self_attn(ln(x)); x += cross_attn(ln(x), kv, kv); x += mlp(ln(x)); return norm(x) (B, Q,
+        # dim).
+        ### HINT 3
+        # x = self.queries.unsqueeze(0).expand(image_tokens.shape[0], -1, -1)   # (B, Q, dim)
+        # h = layer["norm2"](x); x = x + layer["cross_attn"](h, kv, kv)[0]   # query h; keys, values kv
+        ### END HINTS
         if image_tokens.ndim != 3:
             raise ValueError(f"image_tokens must be (B, N, vision_dim), got {tuple(image_tokens.shape)}")
         kv = self.kv_norm(image_tokens)
@@ -190,6 +234,19 @@ def pixel_shuffle_merge(tokens: torch.Tensor, factor: int = 2) -> torch.Tensor:
     N not a square, or √N not divisible by f -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Each f x f BLOCK of the sqrt(N) x sqrt(N) grid becomes one token of f²·D channels. A plain reshape to
+    # (B, N/f², f²·D) glues f² neighbours of one ROW, not a block. Order is graded: blocks row-major over the
+    # output grid, tokens row-major inside a block. N not square or side % f != 0 -> ValueError.
+    ### HINT 2
+    # side = math.isqrt(N) (check side*side == N and side % f == 0); s = side // f.
+    # View tokens as (B, s, f, s, f, D) = (block row i, row in block r, block col j, col in block c, D);
+    # permute to (B, i, j, r, c, D) so a block's f·f tokens are adjacent, then reshape to (B, s·s, f·f·D).
+    ### HINT 3
+    # x = tokens.reshape(b, s, factor, s, factor, d)
+    # x = x.transpose(2, 3)   # (B, i, j, r, c, D): each block's tokens adjacent, row-major
+    # merged = x.reshape(b, s * s, factor * factor * d)
+    ### END HINTS
     factor = _check_positive_int(factor, "factor")
     if tokens.ndim != 3:
         raise ValueError(f"tokens must be (B, N, D), got {tuple(tokens.shape)}")
@@ -224,6 +281,24 @@ def splice_image_tokens(input_ids: torch.Tensor, target_mask: torch.Tensor, imag
     A row without exactly one placeholder, mismatched shapes, a target on padding -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # The placeholder's ONE slot becomes N image slots at the same place: M = L - 1 + N (don't keep it and
+    # insert after it). labels = the token id only where target_mask is True, -100 on prompt, image slots and
+    # padding, and NOT shifted (causal_lm_loss shifts). position_ids count non-padding slots only, so left
+    # padding does not push them. Build inputs_embeds with torch ops (cat/where/gather) so gradients reach
+    # image_features.
+    ### HINT 2
+    # place = placeholder column per row (B, 1); slot = arange(M) (1, M); in_image = place <= slot < place +
+    # N.
+    # Source text column of each slot: slot if slot < place else slot - N + 1 (B, M); gather ids and
+    # target_mask through it (a per-row loop with torch.cat([emb[:p], feats[b], emb[p+1:]]) is fine too).
+    # inputs_embeds (B, M, D) = image_features[b, slot - place] on image slots, embedding(ids) elsewhere.
+    # attention_mask = in_image | (ids != pad); position_ids = cumsum(mask) - 1, 0 on padding; labels =
+    # where(targets & ~in_image, ids, -100).
+    ### HINT 3
+    # text_index = torch.where(slot < place, slot, slot - n + 1).clamp(0, length - 1)
+    # position_ids = (attention_mask.long().cumsum(1) - 1).clamp(min=0) * attention_mask   # 0 on padding
+    ### END HINTS
     if input_ids.ndim != 2 or target_mask.shape != input_ids.shape:
         raise ValueError(f"input_ids and target_mask must both be (B, L), got {tuple(input_ids.shape)} and "
                          f"{tuple(target_mask.shape)}")
@@ -264,6 +339,18 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     LM loss. Returns a 0-d tensor. No supervised target at all -> ValueError (the mean would be 0/0).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Logits at t predict the token at t + 1: drop the LAST logit and the FIRST label (the other way round
+    # predicts the past; no shift scores each token against itself). The mean is over supervised targets
+    # only: ignore_index=-100 with the default mean does it, a sum divided by every position does not. No
+    # supervised target left after the shift -> ValueError.
+    ### HINT 2
+    # Check logits (B, T, V) and labels (B, T). shift_logits = logits[:, :-1] (B, T-1, V), shift_labels =
+    # labels[:, 1:] (B, T-1); raise if all of them are -100; flatten to (B·(T-1), V) and (B·(T-1),);
+    # F.cross_entropy with ignore_index.
+    ### HINT 3
+    # F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX)
+    ### END HINTS
     if logits.ndim != 3 or labels.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (B, T, V) and labels (B, T), got {tuple(logits.shape)}, {tuple(labels.shape)}")
     shift_logits = logits[:, :-1]
@@ -318,6 +405,26 @@ class TinyCausalLM(nn.Module):
                 position_ids: torch.Tensor | None = None, past_key_values=None, use_cache: bool = False):
         """-> (logits (B, T, vocab_size), new cache when use_cache else None)."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # A query sees a key iff the key is NOT in its future (causal) AND is not padding (attention_mask
+        # True = keep): you need both masks, combined. With a cache the T new queries sit at absolute slots P
+        # .. P+T-1 (P = cached length): offset the causal mask and the default positions by P, and return the
+        # FULL keys and values (past + new) as the new cache, not only the new ones. Init both embedding
+        # tables N(0, 0.02).
+        ### HINT 2
+        # __init__: embed_tokens, embed_positions (max_len rows), both normal_(std=0.02); ModuleList of
+        # _DecoderLayer; final LayerNorm; lm_head = Linear(dim, vocab, bias=False).
+        # forward: P = past_key_values[0][0].shape[2] (0 without a cache); default mask ones (B, P+T),
+        # default positions arange(P, P+T); x = inputs_embeds + embed_positions(position_ids).
+        # allowed (B, T, P+T) = causal & mask[:, None, :]; also let each query see itself (no all-masked
+        # softmax row on padding); per layer x, kv = layer(x, allowed, past[i]); logits = lm_head(norm(x)).
+        # _DecoderLayer: q, k, v (B, H, T, dh); cat the cached k, v on dim 2; SDPA with attn_mask=allowed[:,
+        # None]; x + out(attn) then x + mlp(ln2(x)); return x, (k, v).
+        ### HINT 3
+        # query_at = torch.arange(past, past + t).unsqueeze(1); key_at = torch.arange(past + t).unsqueeze(0)
+        # allowed = (key_at <= query_at).unsqueeze(0) & attention_mask.bool().unsqueeze(1)   # (B, T, P + T)
+        # in _DecoderLayer: k = torch.cat([past[0], k], dim=2) (same for v), then return x, (k, v)
+        ### END HINTS
         if inputs_embeds.ndim != 3:
             raise ValueError(f"inputs_embeds must be (B, T, dim), got {tuple(inputs_embeds.shape)}")
         b, t, _ = inputs_embeds.shape
@@ -393,6 +500,24 @@ def greedy_generate(model: nn.Module, inputs_embeds: torch.Tensor, attention_mas
     Runs under torch.no_grad().
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Prompts are LEFT-padded, so positions count real tokens only: cumsum(mask) - 1 for the prompt, n + k
+    # for the k-th new token of a row with n real tokens (not the slot index, and advancing every step). With
+    # the cache, run the model on the ONE new token per step. A finished row keeps emitting eos; stop only
+    # when ALL rows have finished (or after max_new_tokens).
+    ### HINT 2
+    # Under torch.no_grad(): lengths = mask.sum(1) (B,); positions = (cumsum - 1).clamp(0); run the prompt
+    # once.
+    # Each step: token = logits[:, -1].argmax(-1) (B,); eos where finished; append; update finished; break
+    # when all finished or at the last step.
+    # Else new_embed = embed_tokens(token)[:, None] (B, 1, D); append a True column to the mask; new position
+    # lengths + step (B, 1); cached: model(new_embed, mask, new_position, cache); uncached: cat onto the
+    # embeddings and positions and rerun everything. Return torch.stack(tokens, dim=1) (B, T_new).
+    ### HINT 3
+    # token = torch.where(finished, torch.full_like(token, eos_id), token)
+    # logits, cache = model(new_embed, attention_mask=mask, position_ids=(lengths + step).unsqueeze(1),
+    #                       past_key_values=cache, use_cache=True)
+    ### END HINTS
     max_new_tokens = _check_positive_int(max_new_tokens, "max_new_tokens")
     if inputs_embeds.ndim != 3 or attention_mask.shape != inputs_embeds.shape[:2]:
         raise ValueError(f"inputs_embeds must be (B, L, D) and attention_mask (B, L), got "
@@ -467,6 +592,23 @@ class TinyVLM(nn.Module):
     def forward(self, images: torch.Tensor, input_ids: torch.Tensor, target_mask: torch.Tensor | None = None) -> dict:
         """-> {"logits", "labels", "attention_mask", "position_ids", "loss"}."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Mostly wiring, but every piece must reach the language model: pass the splice's attention_mask AND
+        # position_ids (without them a left-padded row differs from the same row alone), compute the loss
+        # with causal_lm_loss (it shifts; a plain per-slot cross-entropy does not), and never detach the
+        # image features: the connector learns through them.
+        ### HINT 2
+        # __init__: check connector in CONNECTORS; vision_encoder = VisionEncoder(...); connector =
+        # MLPProjector(vision_dim, dim) or QFormerResampler(num_queries, dim, vision_dim, 1, num_heads);
+        # language_model = TinyCausalLM(vocab_size, dim, text_layers, num_heads, max_len).
+        # image_features: connector(vision_encoder(images)) -> (B, N_img, dim).
+        # forward: target_mask None -> all False and loss None; spliced = splice_image_tokens(ids,
+        # target_mask, image_features(images), language_model.embed_tokens, ids of image/pad); logits (B, M,
+        # V) from the LM; loss = causal_lm_loss(logits, spliced['labels']).
+        ### HINT 3
+        # logits, _ = self.language_model(spliced["inputs_embeds"], attention_mask=spliced["attention_mask"],
+        #                                 position_ids=spliced["position_ids"])
+        ### END HINTS
         if target_mask is None:
             target_mask = torch.zeros_like(input_ids, dtype=torch.bool)
             supervised = False
@@ -491,6 +633,17 @@ def freeze_for_stage(model: TinyVLM, stage: int) -> None:
     Any other stage -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Stage 1 trains ONLY the connector: the WHOLE language model is frozen, token embeddings, final norm and
+    # lm_head included (freezing only the Transformer blocks is not enough). Stage 2 trains the connector and
+    # the whole language model. The vision encoder is frozen in BOTH stages. Other stages -> ValueError.
+    ### HINT 2
+    # Set all three parts every call (don't rely on a previous call's state): vision_encoder frozen;
+    # connector trainable; language_model trainable only in stage 2. module.requires_grad_(flag) sets every
+    # parameter below it.
+    ### HINT 3
+    # lm_trains = stage == 2; model.language_model.requires_grad_(lm_trains)
+    ### END HINTS
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     model.vision_encoder.requires_grad_(False)
@@ -516,6 +669,21 @@ def dynamic_tiles(height: int, width: int, tile_size: int = 448, max_tiles: int 
     Non-positive sizes, min_tiles > max_tiles -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Pick the grid whose cols / rows is closest to the image's width / height (not height / width).
+    # max_tiles is inclusive. On an equal difference the later, larger grid wins ONLY if width·height >
+    # 0.5·tile_size²·cols·rows. The thumbnail adds 1 tile only with use_thumbnail and more than one grid
+    # tile.
+    ### HINT 2
+    # candidates: every (cols, rows) with min_tiles <= cols·rows <= max_tiles, sorted by (cols·rows, cols).
+    # aspect ratio = width / height; walk the candidates keeping (best, best_diff): a strictly smaller diff
+    # replaces; an equal diff replaces only under the area rule.
+    # Return (rows, cols, rows·cols + thumbnail): note rows first.
+    ### HINT 3
+    # candidates = sorted(..., key=lambda g: (g[0] * g[1], g[0]))
+    # elif diff == best_diff and width * height > 0.5 * tile_size ** 2 * cols * rows:
+    #     best = (cols, rows)
+    ### END HINTS
     for value, name in ((height, "height"), (width, "width"), (tile_size, "tile_size"), (max_tiles, "max_tiles"),
                         (min_tiles, "min_tiles")):
         _check_positive_int(value, name)
@@ -548,6 +716,18 @@ def num_visual_tokens(height: int, width: int, tile_size: int = 448, patch_size:
     tile_size/patch_size not divisible by merge_factor -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # tokens = tiles (thumbnail included: dynamic_tiles' third value) x tokens per tile. Pixel shuffle merges
+    # f x f blocks, so it divides the tokens per tile by f², not f. No CLS token is counted. Non-dividing
+    # sizes -> ValueError.
+    ### HINT 2
+    # Check tile_size % patch_size == 0 and (tile_size // patch_size) % merge_factor == 0.
+    # tiles = dynamic_tiles(height, width, tile_size, max_tiles, use_thumbnail=...)[2]; per_side = tile_size
+    # // patch_size // f; return tiles · per_side². InternVL2: 448/14 = 32, f = 2 -> 256 per tile.
+    ### HINT 3
+    # _, _, tiles = dynamic_tiles(height, width, tile_size, max_tiles, use_thumbnail=use_thumbnail)
+    # return tiles * (tile_size // patch_size // merge_factor) ** 2
+    ### END HINTS
     for value, name in ((tile_size, "tile_size"), (patch_size, "patch_size"), (merge_factor, "merge_factor")):
         _check_positive_int(value, name)
     if tile_size % patch_size or (tile_size // patch_size) % merge_factor:
@@ -597,6 +777,23 @@ def train_tiny_vlm(images, image_index, questions: Sequence[str], answers: Seque
     loss of every step). Our language model is not pretrained, so stage 1 only warms the connector up.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Each batch must pair every question with ITS image (images[image_index[picked]]); random images teach
+    # the model to answer blind. Two stages: freeze_for_stage(1), then freeze_for_stage(2) with a NEW AdamW
+    # over the parameters that now require grad. zero_grad every step, or gradients pile up.
+    ### HINT 2
+    # Validate; images -> float32 tensor on device; input_ids, target_mask = build_prompts(questions,
+    # answers).
+    # torch.manual_seed(seed); model = TinyVLM(len(VOCAB), **VLM_CONFIG, connector=...).to(device); gen =
+    # torch.Generator().manual_seed(seed).
+    # For (stage, n) in ((1, stage1_steps), (2, steps - stage1_steps)), skipping n == 0: freeze,
+    # AdamW(trainable, lr, weight_decay=0), model.train(); each step draw picked (batch,) with gen, out =
+    # model(images, ids, mask) of those rows, zero_grad, backward, step, record the loss. Return
+    # (model.eval(), losses).
+    ### HINT 3
+    # picked = torch.randint(len(questions), (min(batch_size, len(questions)),), generator=gen)
+    # out = model(images[image_index[picked]], input_ids[picked], target_mask[picked])
+    ### END HINTS
     if steps < 1 or not 0 <= stage1_steps <= steps or batch_size < 1:
         raise ValueError(f"need steps >= 1, 0 <= stage1_steps <= steps, batch_size >= 1; got {steps}, "
                          f"{stage1_steps}, {batch_size}")
@@ -640,6 +837,21 @@ def answer_questions(model: TinyVLM, images, questions: Sequence[str], max_new_t
     eval mode without gradients, on the model's device.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Batched generation needs LEFT padding so every row's next token lands at the same slot (right padding
+    # makes an answer depend on its batch). Pass the splice's attention_mask, not all ones, so padding is
+    # neither attended nor counted in positions. Answers may be several tokens: decode up to max_new_tokens.
+    ### HINT 2
+    # Check one question per image; device = next(model.parameters()).device; model.eval(), torch.no_grad().
+    # ids = build_prompts(questions, left_pad=True)[0]; spliced = splice_image_tokens(ids, all-False mask,
+    # model.image_features(pixels), model.language_model.embed_tokens, model.image_token_id, model.pad_id).
+    # tokens = greedy_generate(model.language_model, embeds, mask, max_new_tokens, EOS_ID) (B, T_new); decode
+    # each row.
+    ### HINT 3
+    # ids = build_prompts(questions, left_pad=True)[0]
+    # answer_ids = greedy_generate(model.language_model, spliced["inputs_embeds"], spliced["attention_mask"],
+    #                              max_new_tokens, EOS_ID)
+    ### END HINTS
     if len(questions) != len(images):
         raise ValueError(f"need one question per image, got {len(questions)} questions and {len(images)} images")
     device = next(model.parameters()).device
