@@ -13,6 +13,7 @@ from sklearn import metrics as skm
 
 from autograder.checking import best_relevant_ranks, close, equal, raises_value_error, ranking
 from autograder.expect import Array, Dict, Float, Tuple
+from autograder.student import StudentRaised
 
 task = pytest.mark.task
 M = "metrics."
@@ -56,18 +57,37 @@ def test_confusion_matrix_matches_sklearn(student, rng):
 
 
 @task("confusion_matrix", points=1)
-def test_confusion_matrix_num_classes_pads_unseen_classes(student):
+def test_confusion_matrix_size_from_both_arrays_or_num_classes(student):
+    # num_classes=None: C = 1 + the largest label in EITHER array (y_pred's in the first case, y_true's in the
+    # second); a label seen in neither array (1 in the last two) still gets its row and column
+    for y, p in (([0, 2, 1], [3, 0, 0]), ([3, 0, 3], [0, 2, 0]), ([0, 2, 2], [2, 2, 0])):
+        case = f"confusion_matrix(y_true={y}, y_pred={p}) with num_classes=None"
+        rule = "C is 1 + the largest label in either array (not in y_true alone, not the number of distinct labels)"
+        top = max(*y, *p)
+        try:
+            got = student.call(M + "confusion_matrix", np.array(y), np.array(p), returns=Array((None, None), "int"))
+        except StudentRaised as exc:
+            raise AssertionError(f"{case} raised {exc.type_name}, expected a ({top + 1}, {top + 1}) matrix: {rule}") from None
+        if got.shape != (top + 1, top + 1):
+            raise AssertionError(f"{case} has shape {got.shape}, expected ({top + 1}, {top + 1}): {rule}")
+        equal(got, skm.confusion_matrix(y, p, labels=range(top + 1)), f"{case} differs from sklearn")
     got = student.call(M + "confusion_matrix", np.array([0, 1, 1]), np.array([1, 1, 0]), num_classes=4,
-                       returns=Array((4, 4), "int"))
+                       returns=Array((None, None), "int"))
+    if got.shape != (4, 4):
+        raise AssertionError(f"confusion_matrix with num_classes=4 for labels up to 1 has shape {got.shape}, expected "
+                             "(4, 4): a given num_classes sets C, classes never seen get rows and columns of zeros")
     expected = np.zeros((4, 4), dtype=int)
     expected[0, 1], expected[1, 1], expected[1, 0] = 1, 1, 1
-    equal(got, expected, "confusion_matrix with num_classes=4 for labels [0,1,1] vs predictions [1,1,0]")
+    equal(got, expected, "confusion_matrix with num_classes=4 for labels [0,1,1] vs predictions [1,1,0] "
+          "(a (4, 4) matrix padded with zeros)")
 
 
 @task("confusion_matrix", points=1)
 def test_confusion_matrix_rejects_bad_input(student):
     raises_value_error(student, M + "confusion_matrix", np.array([0, 3]), np.array([0, 1]), num_classes=2,
                        case="label 3 with num_classes=2")
+    raises_value_error(student, M + "confusion_matrix", np.array([0, 0]), np.array([0, 2]), num_classes=2,
+                       case="a predicted label 2 with num_classes=2 (check y_pred's range too)")
     raises_value_error(student, M + "confusion_matrix", np.array([0, 1]), np.array([0]), case="a length mismatch")
 
 
@@ -79,10 +99,14 @@ def test_precision_recall_f1_matches_sklearn(student, rng, average):
     y, p = labels(rng, 400, classes), labels(rng, 400, classes)
     spec = Tuple(Array((classes,), "float"), Array((classes,), "float"), Array((classes,), "float")) if average is None \
         else Tuple(Float(), Float(), Float())
-    got = student.call(M + "precision_recall_f1", y, p, average=average, returns=spec)
-    expected = skm.precision_recall_fscore_support(y, p, average=average, zero_division=0.0)[:3]
-    for name, g, e in zip(("precision", "recall", "f1"), got, expected):
-        close(g, e, f"{name} with average={average!r} differs from sklearn.metrics.precision_recall_fscore_support")
+    # binary: the scores of pos_label, so class 0 as the positive class must give other numbers than class 1
+    for pos_label in ((0, 1) if average == "binary" else (1,)):
+        got = student.call(M + "precision_recall_f1", y, p, average=average, pos_label=pos_label, returns=spec)
+        expected = skm.precision_recall_fscore_support(y, p, average=average, pos_label=pos_label, zero_division=0.0)[:3]
+        setting = f"average={average!r}" + (f", pos_label={pos_label} (the scores of class {pos_label})"
+                                            if average == "binary" else "")
+        for name, g, e in zip(("precision", "recall", "f1"), got, expected):
+            close(g, e, f"{name} with {setting} differs from sklearn.metrics.precision_recall_fscore_support")
 
 
 @task("precision_recall_f1", points=1)
@@ -91,7 +115,11 @@ def test_precision_recall_f1_zero_division(student):
     y, p = np.array([0, 1, 2, 2, 0]), np.array([0, 1, 3, 1, 0])
     for zd in (0.0, 1.0):
         got = student.call(M + "precision_recall_f1", y, p, average=None, zero_division=zd,
-                           returns=Tuple(Array((4,), "float"), Array((4,), "float"), Array((4,), "float")))
+                           returns=Tuple(Array((None,), "float"), Array((None,), "float"), Array((None,), "float")))
+        if got[0].shape != (4,):
+            raise AssertionError(f"precision_recall_f1(average=None) for y_true={y.tolist()}, y_pred={p.tolist()} returned "
+                                 f"{got[0].shape[0]} per-class values, expected 4: one per class of the sorted union of "
+                                 "both arrays (class 3 is only predicted)")
         expected = skm.precision_recall_fscore_support(y, p, average=None, zero_division=zd)[:3]
         for name, g, e in zip(("precision", "recall", "f1"), got, expected):
             close(g, e, f"per-class {name} with zero_division={zd} (a class never predicted, one never true)")
@@ -109,10 +137,19 @@ def test_precision_recall_f1_rejects_bad_input(student):
 @task("roc_curve", points=2)
 def test_roc_curve_matches_sklearn(student, rng):
     y, s = both_classes(rng, 300), tied_scores(rng, 300)
-    got = student.call(M + "roc_curve", y, s,
-                       returns=Tuple(Array((None,), "float"), Array((None,), "float"), Array((None,), "float", finite=False)))
+    fpr, tpr, thresholds = student.call(M + "roc_curve", y, s, returns=Tuple(
+        Array((None,), "float"), Array((None,), "float"), Array((None,), "float", finite=False)))
+    distinct = np.unique(s).size
+    for name, got in (("fpr", fpr), ("tpr", tpr), ("thresholds", thresholds)):
+        if got.shape != (distinct + 1,):
+            raise AssertionError(f"roc_curve {name} has {got.size} points for {distinct} distinct scores (300 samples with "
+                                 f"ties), expected {distinct + 1}: one point per distinct score (tied samples cross the "
+                                 "threshold together) after the (0, 0) start")
+    if not thresholds[0] == np.inf:
+        raise AssertionError(f"roc_curve thresholds[0] is {thresholds[0]:.6g}, expected +inf: the first point calls "
+                             "nothing positive, whatever the scores")
     expected = skm.roc_curve(y, s, drop_intermediate=False)
-    for name, g, e in zip(("fpr", "tpr", "thresholds"), got, expected):
+    for name, g, e in zip(("fpr", "tpr", "thresholds"), (fpr, tpr, thresholds), expected):
         close(g, e, f"roc_curve {name} differs from sklearn.metrics.roc_curve(drop_intermediate=False) on tied scores")
 
 
@@ -121,22 +158,23 @@ def test_roc_curve_rejects_single_class(student):
     raises_value_error(student, M + "roc_curve", np.ones(5, dtype=int), np.linspace(0, 1, 5), case="labels of one class")
 
 
+@task("roc_auc", points=1)
+def test_roc_auc_hand_worked(student):
+    # pairs (pos, neg): (0.35, 0.1) ok, (0.35, 0.4) wrong, (0.8, 0.1) ok, (0.8, 0.4) ok -> 3/4
+    close(student.call(M + "roc_auc", np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]), returns=Float()), 0.75,
+          "roc_auc for y=[0,0,1,1], scores=[0.1,0.4,0.35,0.8] (no ties; 3 of 4 positive/negative pairs ordered)")
+    # one positive-negative pair tied: counts one half (average ranks), neither 0 nor 1
+    for y, s, want in (([0, 1], [0.5, 0.5], 0.5), ([1, 0, 1, 0], [0.7, 0.7, 0.9, 0.2], 0.875)):
+        close(student.call(M + "roc_auc", np.array(y), np.array(s), returns=Float()), want,
+              f"roc_auc for y={y}, scores={s}: a tie between a positive and a negative counts 1/2 (expected {want})")
+
+
 @task("roc_auc", points=2)
 def test_roc_auc_matches_sklearn_with_ties(student, rng):
     y, s = both_classes(rng, 500), tied_scores(rng, 500, levels=5)
     got = student.call(M + "roc_auc", y, s, returns=Float())
     close(got, skm.roc_auc_score(y, s), "roc_auc differs from sklearn.metrics.roc_auc_score on 500 scores with ties",
           atol=1e-10, rtol=1e-9)
-
-
-@task("roc_auc", points=1)
-def test_roc_auc_hand_worked(student):
-    # one positive-negative pair tied: counts one half
-    close(student.call(M + "roc_auc", np.array([0, 1]), np.array([0.5, 0.5]), returns=Float()), 0.5,
-          "roc_auc of a tied positive/negative pair (expected 1/2)")
-    # pairs (pos, neg): (0.35, 0.1) ok, (0.35, 0.4) wrong, (0.8, 0.1) ok, (0.8, 0.4) ok -> 3/4
-    close(student.call(M + "roc_auc", np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]), returns=Float()), 0.75,
-          "roc_auc for y=[0,0,1,1], scores=[0.1,0.4,0.35,0.8] (3 of 4 pairs ordered)")
 
 
 @task("roc_auc", points=1)
@@ -160,28 +198,37 @@ def test_roc_auc_scales_to_large_inputs(student, rng):
 @task("mae", points=1)
 def test_mae_matches_sklearn(student, rng):
     a, b = rng.normal(size=200), rng.normal(size=200)
-    close(student.call(M + "mae", a, b, returns=Float()), skm.mean_absolute_error(a, b), "mae differs from sklearn")
+    close(student.call(M + "mae", a, b, returns=Float()), skm.mean_absolute_error(a, b),
+          "mae (the mean of |y_true - y_pred|) differs from sklearn.metrics.mean_absolute_error")
     raises_value_error(student, M + "mae", a, b[:-1], case="arrays of lengths 200 and 199")
+    raises_value_error(student, M + "mae", a, b[:, None], case="y_pred of shape (200, 1) (NumPy would broadcast it "
+                       "against (200,) to a (200, 200) difference)")
 
 
 @task("mse", points=1)
 def test_mse_matches_sklearn(student, rng):
     a, b = rng.normal(size=200), rng.normal(size=200)
-    close(student.call(M + "mse", a, b, returns=Float()), skm.mean_squared_error(a, b), "mse differs from sklearn")
+    close(student.call(M + "mse", a, b, returns=Float()), skm.mean_squared_error(a, b),
+          "mse (the mean of (y_true - y_pred)², not its root) differs from sklearn.metrics.mean_squared_error")
     raises_value_error(student, M + "mse", a, np.full(200, np.nan), case="a NaN prediction")
+    raises_value_error(student, M + "mse", a[:1], b, case="y_true of length 1 and y_pred of length 200 (NumPy would "
+                       "broadcast the single value)")
 
 
 @task("pearson_r", points=1)
 def test_pearson_r_matches_scipy(student, rng):
     a = rng.normal(size=300)
-    b = 0.6 * a + rng.normal(size=300) + 1e6  # a large offset punishes the uncentred formula
+    b = 0.6 * a + rng.normal(size=300) + 1e6  # large offsets punish the uncentred and one-pass (E[xy] - E[x]E[y]) formulas
+    a = a - 3e5
     close(student.call(M + "pearson_r", a, b, returns=Float()), scipy.stats.pearsonr(a, b)[0],
-          "pearson_r differs from scipy.stats.pearsonr", atol=1e-9)
+          "pearson_r differs from scipy.stats.pearsonr (inputs offset by -3e5 and 1e6)", atol=1e-9)
 
 
 @task("pearson_r", points=1)
 def test_pearson_r_rejects_constant_input(student):
+    # undefined (0/0) when EITHER side is constant
     raises_value_error(student, M + "pearson_r", np.ones(5), np.arange(5.0), case="a constant x")
+    raises_value_error(student, M + "pearson_r", np.arange(5.0), np.full(5, 2.5), case="a constant y")
 
 
 # ----------------------------------------------------------------------------- sentiment (MMSA)
@@ -204,39 +251,58 @@ def mmsa_reference(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {k: float(v) for k, v in out.items()}
 
 
+CONVENTIONS = {
+    "has0_acc2": "class = score >= 0, zero labels kept", "has0_f1": "weighted F1 of score >= 0, zero labels kept",
+    "non0_acc2": "zero labels dropped, class = score > 0", "non0_f1": "weighted F1 of score > 0, zero labels dropped",
+    "acc5": "clip both to [-2, 2], then np.round", "acc7": "clip both to [-3, 3], then np.round (half to even)",
+    "mae": "mean |pred - truth|", "corr": "Pearson r",
+}
+
+
 def sentiment_spec(finite: bool = True) -> Dict:
     return Dict({k: Float(finite=finite) for k in SENTIMENT_KEYS})
 
 
 @task("sentiment_metrics", points=3)
 def test_sentiment_metrics_match_mmsa(student, rng):
-    # labels on MOSI's grid of thirds, with exact zeros and half-way values that np.round sends to even
-    truth = rng.integers(-9, 10, size=400) / 3.0
-    truth[:20] = 0.0
+    # CMU-MOSI labels average 5 annotators' integer scores (multiples of 0.2); CMU-MOSEI's average 3 (multiples of 1/3):
+    # half the labels on each grid, with exact zeros; predictions with half-way values that np.round sends to even
+    truth = np.r_[rng.integers(-15, 16, size=200) / 5.0, rng.integers(-9, 10, size=200) / 3.0]
+    truth[rng.choice(400, size=20, replace=False)] = 0.0
     pred = np.clip(truth + rng.normal(scale=1.2, size=400), -3.5, 3.5)
-    pred[20:30] = rng.choice([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], size=10)
+    pred[rng.choice(400, size=16, replace=False)] = rng.choice([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], size=16)
     got = student.call(M + "sentiment_metrics", pred, truth, returns=sentiment_spec())
-    expected = mmsa_reference(pred, truth)
+    expected, swapped = mmsa_reference(pred, truth), mmsa_reference(truth, pred)
+    wrong = [k for k in SENTIMENT_KEYS if not np.isclose(got[k], expected[k], rtol=1e-6, atol=1e-8)]
+    if wrong and all(np.isclose(got[k], swapped[k], rtol=1e-6, atol=1e-8) for k in SENTIMENT_KEYS):
+        raise AssertionError(f"sentiment_metrics: {wrong} match MMSA's metrics with y_pred and y_true swapped: the "
+                             "signature is sentiment_metrics(y_pred, y_true), predictions first")
     for key in SENTIMENT_KEYS:
-        close(got[key], expected[key], f"sentiment_metrics[{key!r}] differs from MMSA's convention")
+        close(got[key], expected[key], f"sentiment_metrics[{key!r}] differs from MMSA's convention ({CONVENTIONS[key]})")
 
 
 @task("sentiment_metrics", points=1)
 def test_sentiment_metrics_hand_worked(student):
-    # Has0 counts label 0 as positive; Non0 drops it; 2.5 rounds to 2 (half to even), -0.5 to -0.
-    pred = np.array([2.5, -0.5, 0.2, -1.0])
-    truth = np.array([2.0, 0.0, -0.2, -3.0])
+    # Has0 counts label 0 as positive; Non0 drops it; 2.5 rounds to 2 and 0.5 to 0 (half to even), -0.5 to -0.
+    pred = np.array([2.5, -0.5, 0.2, -1.0, 0.5])
+    truth = np.array([2.0, 0.0, -0.2, -3.0, 0.4])
     got = student.call(M + "sentiment_metrics", pred, truth, returns=sentiment_spec())
-    # has0: pred>=0 [T,F,T,F] vs truth>=0 [T,T,F,F] -> 2/4; non0 drops index 1: [T,T,F] vs [T,F,F] -> 2/3
-    # acc7: round(pred) [2,-0,0,-1] vs round(truth) [2,0,-0,-3] -> 3/4
-    for key, want in (("has0_acc2", 0.5), ("non0_acc2", 2 / 3), ("acc7", 0.75)):
-        close(got[key], want, f"sentiment_metrics[{key!r}] for pred={pred.tolist()}, truth={truth.tolist()}")
+    # has0: pred>=0 [T,F,T,F,T] vs truth>=0 [T,T,F,F,T] -> 3/5; non0 drops index 1: [T,T,F,T] vs [T,F,F,T] -> 3/4
+    # acc7: round(pred) [2,-0,0,-1,0] vs round(truth) [2,0,-0,-3,0] -> 4/5
+    # acc5: round(clip(pred, -2, 2)) [2,-0,0,-1,0] vs round(clip(truth, -2, 2)) [2,0,-0,-2,0] -> 4/5
+    for key, want in (("has0_acc2", 0.6), ("non0_acc2", 0.75), ("acc7", 0.8), ("acc5", 0.8)):
+        close(got[key], want, f"sentiment_metrics[{key!r}] for pred={pred.tolist()}, truth={truth.tolist()} "
+              f"({CONVENTIONS[key]})")
 
 
 @task("sentiment_metrics", points=1)
 def test_sentiment_metrics_all_zero_labels(student, rng):
     truth, pred = np.zeros(10), rng.normal(size=10)
-    got = student.call(M + "sentiment_metrics", pred, truth, returns=sentiment_spec(finite=False))
+    try:
+        got = student.call(M + "sentiment_metrics", pred, truth, returns=sentiment_spec(finite=False))
+    except StudentRaised as exc:
+        raise AssertionError(f"sentiment_metrics with all-zero labels raised {exc.type_name}: non0_acc2, non0_f1 and corr "
+                             "are undefined there and must be NaN, the other metrics still numbers") from None
     for key in ("non0_acc2", "non0_f1", "corr"):
         if not np.isnan(got[key]):
             raise AssertionError(f"sentiment_metrics[{key!r}] with all-zero labels: got {got[key]}, expected NaN (undefined)")
@@ -253,24 +319,34 @@ def retrieval_case(rng, q=60, n=150, per_query=(1, 5)):
     return scores, relevant
 
 
+@task("recall_at_k", points=1)
+def test_recall_at_k_hand_worked_ties(student):
+    # no ties: the relevant item 1 ranks second (0-based rank 1), a hit for k >= 2 only
+    scores, relevant = np.array([[0.1, 0.5, 0.9, 0.3]]), np.array([[False, True, False, False]])
+    for k, want in ((1, 0.0), (2, 1.0)):
+        close(student.call(M + "recall_at_k", scores, relevant, k, returns=Float()), want,
+              f"recall_at_k(k={k}) when the only relevant item ranks second (0-based rank 1 is in the top k iff 1 < k)")
+    # item 0 and the relevant item 2 tie at the top: item 2 ranks after item 0 (lower index first)
+    scores = np.array([[0.9, 0.1, 0.9]])
+    relevant = np.array([[False, False, True]])
+    close(student.call(M + "recall_at_k", scores, relevant, 1, returns=Float()), 0.0,
+          "recall_at_k(k=1) when a relevant item ties with a lower-index irrelevant one (ties go to the lower index)")
+    close(student.call(M + "recall_at_k", scores, relevant, 2, returns=Float()), 1.0, "recall_at_k(k=2) same case")
+    # the relevant item 0 ties with the irrelevant item 1: item 0 comes first
+    close(student.call(M + "recall_at_k", np.array([[0.9, 0.9, 0.1]]), np.array([[True, False, False]]), 1,
+                       returns=Float()), 1.0,
+          "recall_at_k(k=1) when a relevant item ties with a higher-index irrelevant one (ties go to the lower index)")
+    close(student.call(M + "recall_at_k", scores, relevant, 50, returns=Float()), 1.0, "recall_at_k with k > N")
+
+
 @task("recall_at_k", points=2)
 @pytest.mark.parametrize("k", [1, 5, 10])
 def test_recall_at_k_matches_reference(student, rng, k):
     scores, relevant = retrieval_case(rng)
     got = student.call(M + "recall_at_k", scores, relevant, k, returns=Float())
     close(got, np.mean(best_relevant_ranks(scores, relevant) < k),
-          f"recall_at_k(k={k}) with tied scores and 1-5 relevant items per query differs from a full-sort reference")
-
-
-@task("recall_at_k", points=1)
-def test_recall_at_k_hand_worked_ties(student):
-    # item 0 and the relevant item 2 tie at the top: item 2 ranks after item 0 (lower index first)
-    scores = np.array([[0.9, 0.1, 0.9]])
-    relevant = np.array([[False, False, True]])
-    close(student.call(M + "recall_at_k", scores, relevant, 1, returns=Float()), 0.0,
-          "recall_at_k(k=1) when a relevant item ties with a lower-index irrelevant one")
-    close(student.call(M + "recall_at_k", scores, relevant, 2, returns=Float()), 1.0, "recall_at_k(k=2) same case")
-    close(student.call(M + "recall_at_k", scores, relevant, 50, returns=Float()), 1.0, "recall_at_k with k > N")
+          f"recall_at_k(k={k}) with tied scores and 1-5 relevant items per query differs from a full-sort reference "
+          "(a query is a hit when ANY of its relevant items is in its top k)")
 
 
 @task("recall_at_k", points=1)
@@ -281,29 +357,48 @@ def test_recall_at_k_rejects_bad_input(student):
     raises_value_error(student, M + "recall_at_k", scores, np.zeros((2, 3), dtype=bool), 1, case="a query with no relevant item")
 
 
+def ranked_case(best_ranks, n=6):
+    """One query per entry, its single relevant item placed at that 0-based rank; distinct scores, no ties."""
+    relevant = np.eye(len(best_ranks), n, dtype=bool)
+    scores = np.tile(np.linspace(1.0, 0.5, n), (len(best_ranks), 1))
+    for i, r in enumerate(best_ranks):
+        scores[i, i], scores[i, r] = scores[i, r], scores[i, i]
+    return scores, relevant
+
+
 @task("mean_reciprocal_rank", points=1)
 def test_mean_reciprocal_rank_matches_reference(student, rng):
+    scores, relevant = ranked_case([0, 1, 3])
+    close(student.call(M + "mean_reciprocal_rank", scores, relevant, returns=Float(finite=False)), (1 + 1 / 2 + 1 / 4) / 3,
+          "mean_reciprocal_rank for relevant items at 1-based ranks 1, 2 and 4 (expected the mean of 1/rank: "
+          "(1 + 1/2 + 1/4) / 3)")
     scores, relevant = retrieval_case(rng)
     got = student.call(M + "mean_reciprocal_rank", scores, relevant, returns=Float())
-    close(got, np.mean(1.0 / (1 + best_relevant_ranks(scores, relevant))), "mean_reciprocal_rank differs from the full-sort reference")
+    close(got, np.mean(1.0 / (1 + best_relevant_ranks(scores, relevant))),
+          "mean_reciprocal_rank differs from the full-sort reference (tied scores: the lower index ranks first)")
 
 
 @task("median_rank", points=1)
 def test_median_rank_matches_vsepp(student, rng):
+    # hand-worked: 0-based ranks [0, 1, 2, 5] -> median 1.5 -> floor 1 -> 2
+    scores, relevant = ranked_case([0, 1, 2, 5])
+    close(student.call(M + "median_rank", scores, relevant, returns=Float()), 2.0,
+          "median_rank for 0-based best ranks [0, 1, 2, 5]: VSE++ takes floor(median 1.5) + 1 = 2")
     scores, relevant = retrieval_case(rng, q=61)
     got = student.call(M + "median_rank", scores, relevant, returns=Float())
-    close(got, np.floor(np.median(best_relevant_ranks(scores, relevant))) + 1, "median_rank differs from VSE++'s floor(median)+1")
-    # hand-worked: 0-based ranks [0, 1, 2, 5] -> median 1.5 -> floor 1 -> 2
-    eye = np.eye(4, 6, dtype=bool)
-    s = np.zeros((4, 6))
-    for i, r in enumerate((0, 1, 2, 5)):
-        s[i] = np.linspace(1, 0.5, 6)
-        s[i, i], s[i, r] = s[i, r], s[i, i]
-    close(student.call(M + "median_rank", s, eye, returns=Float()), 2.0, "median_rank for 0-based ranks [0,1,2,5]")
+    close(got, np.floor(np.median(best_relevant_ranks(scores, relevant))) + 1,
+          "median_rank differs from VSE++'s floor(median of 0-based ranks) + 1 on 61 queries with tied scores")
 
 
 @task("mean_average_precision", points=2)
 def test_mean_average_precision_matches_sklearn(student, rng):
+    # hand-worked: query 0 finds its 2 relevant items at positions 1 and 3 -> AP (1/1 + 2/3) / 2 = 5/6;
+    # query 1 its single one at position 2 -> AP 1/2; the mean over queries is 2/3
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5], [0.2, 0.9, 0.4, 0.3, 0.1]])
+    relevant = np.array([[True, False, True, False, False], [False, False, True, False, False]])
+    close(student.call(M + "mean_average_precision", scores, relevant, returns=Float(finite=False)), 2 / 3,
+          "mean_average_precision for APs (1/1 + 2/3)/2 and 1/2 (precision at each relevant item's 1-based position, "
+          "averaged over that query's relevant items, then over queries)")
     scores, relevant = retrieval_case(rng, q=30, n=80)
     got = student.call(M + "mean_average_precision", scores, relevant, returns=Float())
     # sklearn's AP on a tie-free score (minus the position) equals AP with ties broken by lower index

@@ -85,7 +85,8 @@ def accumulate_gradients(module, weights, batches, loss, stale_grads: bool = Fal
         for x, y in batches
     ]
     value = module.accumulate_gradients(model, loss_fn, data)
-    plain = type(value) in (float, int)
+    # a NumPy float scalar IS a float (numpy.float64 subclasses it); a learner-made subclass is not let through
+    plain = type(value) in (float, int) or (isinstance(value, np.floating) and type(value).__module__ == "numpy")
     return {
         "loss_type": _type_name(value),
         "loss": float(value) if plain else None,
@@ -95,6 +96,17 @@ def accumulate_gradients(module, weights, batches, loss, stale_grads: bool = Fal
 
 
 # ----------------------------------------------------------------------------- modality_dropout
+def _dropout_reply(result, outputs: list, keys: list, types: list) -> None:
+    types.append(_type_name(result))
+    if not isinstance(result, dict):
+        outputs.append({})
+        keys.append([])
+        return
+    keys.append([str(k) for k in result])
+    outputs.append({str(k): (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64))
+                    for k, v in result.items()})
+
+
 def modality_dropout(module, features, p, training: bool = True, calls: int = 1, *, device: str):
     """Call the learner's modality_dropout `calls` times on the same float32 features.
 
@@ -105,33 +117,75 @@ def modality_dropout(module, features, p, training: bool = True, calls: int = 1,
     inputs = {k: torch.tensor(np.asarray(v), dtype=torch.float32, device=device) for k, v in features.items()}
     outputs, keys, types = [], [], []
     for _ in range(calls):
-        result = module.modality_dropout(dict(inputs), p, training=training)
-        types.append(_type_name(result))
-        if not isinstance(result, dict):
-            outputs.append({})
-            keys.append([])
-            continue
-        keys.append([str(k) for k in result])
-        outputs.append({str(k): (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64))
-                        for k, v in result.items()})
+        _dropout_reply(module.modality_dropout(dict(inputs), p, training=training), outputs, keys, types)
     return {"outputs": outputs, "keys": keys, "types": types}
 
 
+def _global_rng_state(device: str) -> np.ndarray:
+    """The global generator state that a draw on `device` without `generator=` would advance."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_rng_state(torch.device(device)).numpy().copy()
+    return torch.get_rng_state().numpy().copy()
+
+
+def modality_dropout_generator(module, features, p, draws, *, device: str):
+    """Call the learner's modality_dropout once per (generator_seed, global_seed) in `draws`.
+
+    Before each call torch's global generator is seeded with global_seed and a fresh
+    torch.Generator on `device` with generator_seed; the call gets `generator=` that generator.
+    Returns {"outputs", "keys", "types"} as `modality_dropout`, plus "global_rng_used": per call,
+    whether the global generator's state changed during the call.
+    """
+    inputs = {k: torch.tensor(np.asarray(v), dtype=torch.float32, device=device) for k, v in features.items()}
+    outputs, keys, types, used = [], [], [], []
+    for generator_seed, global_seed in draws:
+        torch.manual_seed(int(global_seed))
+        generator = torch.Generator(device=device)
+        generator.manual_seed(int(generator_seed))
+        before = _global_rng_state(device)
+        result = module.modality_dropout(dict(inputs), p, training=True, generator=generator)
+        used.append(bool(not np.array_equal(before, _global_rng_state(device))))
+        _dropout_reply(result, outputs, keys, types)
+    return {"outputs": outputs, "keys": keys, "types": types, "global_rng_used": used}
+
+
 # ----------------------------------------------------------------------------- EarlyStopping
+ATTRIBUTES = ("best", "best_epoch", "num_bad_epochs", "should_stop")
+_MISSING = object()
+
+
+def _attributes(stopper) -> dict:
+    """{name: {"kind": "missing" | "bool" | "int" | "float" | <type name>, "value": float or None}}."""
+    out = {}
+    for name in ATTRIBUTES:
+        value = getattr(stopper, name, _MISSING)
+        if value is _MISSING:
+            kind, plain = "missing", None
+        elif isinstance(value, (bool, np.bool_)):
+            kind, plain = "bool", float(bool(value))
+        elif isinstance(value, (int, np.integer)) and type(value).__module__ in ("builtins", "numpy"):
+            kind, plain = "int", float(int(value))
+        elif isinstance(value, (float, np.floating)) and type(value).__module__ in ("builtins", "numpy"):
+            kind, plain = "float", float(value)
+        else:
+            kind, plain = _type_name(value), None
+        out[name] = {"kind": kind, "value": plain}
+    return out
+
+
 def early_stopping(module, metrics, patience, min_delta=0.0, mode="min", *, device: str):
     """Build EarlyStopping(patience, min_delta=..., mode=...) and step it through `metrics`.
 
-    Returns, one entry per step: "flags" (the returned bools; None where step returned another
-    type), "flag_types", "best", "best_epoch", "num_bad_epochs" (the attributes after the step).
+    Returns "initial" (the attributes before any step), and one entry per step: "flags" (the
+    returned bools; None where step returned another type), "flag_types", "attributes" (after
+    the step). Attributes come as {"kind", "value"} (see `_attributes`).
     """
     stopper = module.EarlyStopping(patience, min_delta=min_delta, mode=mode)
-    out = {"flags": [], "flag_types": [], "best": [], "best_epoch": [], "num_bad_epochs": []}
+    out = {"initial": _attributes(stopper), "flags": [], "flag_types": [], "attributes": []}
     for metric in metrics:
         flag = stopper.step(float(metric))
         boolish = isinstance(flag, (bool, np.bool_))
         out["flags"].append(bool(flag) if boolish else None)
         out["flag_types"].append(_type_name(flag))
-        out["best"].append(float(stopper.best))
-        out["best_epoch"].append(int(stopper.best_epoch))
-        out["num_bad_epochs"].append(int(stopper.num_bad_epochs))
+        out["attributes"].append(_attributes(stopper))
     return out
