@@ -88,6 +88,16 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true: (N,) labels; y_pred: (N,) predicted labels. Returns a float in [0, 1].
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Accuracy is the share of positions where y_pred equals y_true (not the error rate).
+    # Call the given _check_pair first: it rejects empty or mismatched input (np.mean of nothing is NaN).
+    ### HINT 2
+    # 1. a, b = _check_pair(y_true, y_pred): two (N,) arrays
+    # 2. a == b is an (N,) bool array; its mean is the share of matches (divide by N, no //)
+    # 3. return it as a Python float
+    ### HINT 3
+    # return float(np.mean(a == b))
+    ### END HINTS
     a, b = _check_pair(y_true, y_pred)
     return float(np.mean(a == b))
     ### END SOLUTION
@@ -102,6 +112,18 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int | 
     Hint: np.bincount on `true * C + pred` counts every pair in one pass.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Entry [i, j] counts samples with true label i predicted as j: rows true, columns predicted.
+    # Traps: C = 1 + the largest label in EITHER array (not the number of distinct labels); a given
+    # num_classes sets the size, and a label >= num_classes raises ValueError.
+    ### HINT 2
+    # 1. _check_pair; labels must be whole and >= 0; cast both to int64
+    # 2. seen = 1 + max(a.max(), b.max()); C = num_classes if given (ValueError if seen > C) else seen
+    # 3. each pair (i, j) becomes one flat index i*C + j in [0, C*C)
+    # 4. count the flat indices, reshape to (C, C), int64
+    ### HINT 3
+    # np.bincount(a * c + b, minlength=c * c).reshape(c, c)
+    ### END HINTS
     a, b = _check_pair(y_true, y_pred)
     if a.dtype.kind == "f" and (np.any(a != np.round(a)) or np.any(b != np.round(b))):
         raise ValueError("labels must be integers")
@@ -140,6 +162,20 @@ def precision_recall_f1(
     Returns (precision, recall, f1): floats, or three (C,) float arrays when average is None.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Per class c: TP = true c & pred c, FP = pred c & true not c, FN = true c & pred not c.
+    # The traps are in the averaging: micro POOLS the counts first; macro/weighted average the per-class
+    # F1s (not F1 of the averaged P and R); weighted uses support in y_true; binary scores pos_label only.
+    ### HINT 2
+    # 1. classes = np.union1d(y_true, y_pred): a class that is only predicted still counts
+    # 2. binary: at most 2 classes, pos_label among them; then classes = [pos_label]
+    # 3. tp, fp, fn: (C,) float arrays; for micro, sum each to a single count
+    # 4. P = tp/(tp+fp), R = tp/(tp+fn), F1 = 2tp/(2tp+fp+fn); a 0 denominator gives zero_division
+    # 5. None -> the arrays; weighted -> dot with support / support.sum(); else the mean of each
+    ### HINT 3
+    # np.divide(num, den, out=np.full(num.shape, float(zero_division)), where=den > 0)
+    # f1 = ratio(2 * tp, 2 * tp + fp + fn);  weights = (tp + fn) / (tp + fn).sum()
+    ### END HINTS
     a, b = _check_pair(y_true, y_pred)
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
@@ -189,6 +225,20 @@ def roc_curve(y_true: np.ndarray, y_score: np.ndarray):
     point i counts the samples with score >= thresholds[i] as positive (so fpr[0] = tpr[0] = 0).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Lower a threshold through the scores; at each one, samples with score >= it count as positive.
+    # Traps: tied scores make ONE point (cut only at the end of a tie run); the curve starts at (0, 0)
+    # with threshold +inf (not max + 1); fpr divides by the number of negatives, not by N.
+    ### HINT 2
+    # 1. sort by decreasing score (stable), labels alongside
+    # 2. ends = the last index of each run of equal scores (where np.diff != 0, plus N - 1)
+    # 3. tps = cumsum(labels)[ends]; fps = (ends + 1) - tps
+    # 4. fpr = fps / fps[-1], tpr = tps / tps[-1], thresholds = sorted scores at ends;
+    #    prepend 0, 0 and +inf
+    ### HINT 3
+    # ends = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
+    # fpr = np.r_[0.0, fps / fps[-1]];  thresholds = np.r_[np.inf, s_sorted[ends]]
+    ### END HINTS
     y, s = _check_pair(y_true, y_score, "y_score", dtype=np.float64)
     y = _check_binary("y_true", y)
     order = np.argsort(-s, kind="mergesort")
@@ -215,6 +265,19 @@ def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     the average of their ranks.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # AUC = P(a random positive scores above a random negative), a tie counting 1/2: the Mann-Whitney U.
+    # Traps: ranks are 1-BASED from the LOWEST score, tied scores share their average rank, and the
+    # offset subtracted is P(P+1)/2.
+    ### HINT 2
+    # 1. sort scores ascending (stable), labels alongside
+    # 2. tie groups: starts = 0 and every index where the sorted score changes; ends = next start (or N)
+    # 3. a group's average 1-based rank is (start + end + 1) / 2
+    # 4. rank_sum = sum over groups of (average rank × positives in the group)
+    # 5. AUC = (rank_sum - P(P+1)/2) / (P · N_neg)
+    ### HINT 3
+    # mean_rank = (starts + ends + 1) / 2.0;  positives_per_group = np.add.reduceat(y_sorted, starts)
+    ### END HINTS
     y, s = _check_pair(y_true, y_score, "y_score", dtype=np.float64)
     y = _check_binary("y_true", y)
     order = np.argsort(s, kind="mergesort")
@@ -234,6 +297,16 @@ def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
 def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean absolute error. y_true, y_pred: (N,) real values."""
     ### BEGIN SOLUTION
+    ### HINT 1
+    # The mean of |y_true - y_pred|: without the absolute value over- and under-predictions cancel.
+    # Divide by N (a mean, not a sample variance's N - 1); keep _check_pair: (N,) vs (N, 1) must raise.
+    ### HINT 2
+    # 1. a, b = _check_pair(y_true, y_pred, dtype=np.float64): (N,) float64 each
+    # 2. the (N,) absolute differences
+    # 3. their mean, as a Python float
+    ### HINT 3
+    # float(np.mean(np.abs(a - b)))
+    ### END HINTS
     a, b = _check_pair(y_true, y_pred, dtype=np.float64)
     return float(np.mean(np.abs(a - b)))
     ### END SOLUTION
@@ -242,6 +315,16 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean squared error. y_true, y_pred: (N,) real values."""
     ### BEGIN SOLUTION
+    ### HINT 1
+    # The mean of the SQUARED errors: not its root (RMSE), not the square of the mean error, not |error|.
+    # Keep _check_pair: it rejects NaN and mismatched shapes.
+    ### HINT 2
+    # 1. a, b = _check_pair(y_true, y_pred, dtype=np.float64): (N,) float64 each
+    # 2. square each difference, (N,)
+    # 3. average, as a Python float
+    ### HINT 3
+    # float(np.mean((a - b) ** 2))
+    ### END HINTS
     a, b = _check_pair(y_true, y_pred, dtype=np.float64)
     return float(np.mean((a - b) ** 2))
     ### END SOLUTION
@@ -254,6 +337,18 @@ def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
     Hint: centre both arrays before taking the dot product; it keeps precision.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # r = cov(x, y) / (std x · std y), i.e. the cosine of the CENTRED arrays. Traps: no centring (plain
+    # cosine), mixing N - 1 and N divisors, the one-pass sum(xy) - N·x̄·ȳ formula (cancels badly), and
+    # checking only one input for being constant: either one makes r undefined (ValueError).
+    ### HINT 2
+    # 1. _check_pair(x, y, "y", dtype=np.float64); N >= 2
+    # 2. centre both: a - a.mean(), b - b.mean()
+    # 3. norm = sqrt((a·a)(b·b)); ValueError when it is 0
+    # 4. r = (a·b) / norm, clipped to [-1, 1] against rounding
+    ### HINT 3
+    # a, b = a - a.mean(), b - b.mean();  r = (a @ b) / np.sqrt((a @ a) * (b @ b))
+    ### END HINTS
     a, b = _check_pair(x, y, "y", dtype=np.float64)
     if a.size < 2:
         raise ValueError("pearson_r needs at least two points")
@@ -280,6 +375,20 @@ def sentiment_metrics(y_pred: np.ndarray, y_true: np.ndarray) -> dict:
     F1 scores are scikit-learn's average="weighted". No rounding to 4 decimals.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # MMSA's conventions, each one a trap: predictions come FIRST; Has0 classes are score >= 0 (zeros kept),
+    # Non0 drops zero labels and uses > 0; acc5/acc7 clip, then np.round (half to even, not floor); F1 is
+    # the weighted F1; corr is NaN (not an exception) when either side is constant.
+    ### HINT 2
+    # 1. p (predictions), t (labels): checked (N,) float64 arrays
+    # 2. has0: classes t >= 0 and p >= 0 -> accuracy, and weighted F1 via precision_recall_f1
+    # 3. non0: keep = t != 0; classes t[keep] > 0 and p[keep] > 0; both NaN when nothing is kept
+    # 4. acc5 / acc7: np.round(np.clip(., -2, 2)) / np.round(np.clip(., -3, 3)) on both, share equal
+    # 5. mae; corr = NaN if np.ptp(p) == 0 or np.ptp(t) == 0, else pearson_r(p, t)
+    ### HINT 3
+    # "acc7": float(np.mean(np.round(np.clip(p, -3, 3)) == np.round(np.clip(t, -3, 3))))
+    # f1 = precision_recall_f1(truth.astype(int), pred.astype(int), average="weighted")[2]
+    ### END HINTS
     p, t = _check_pair(y_true=y_pred, y_other=y_true, other_name="y_true", dtype=np.float64)
 
     def weighted_f1(truth, pred):
@@ -339,6 +448,19 @@ def recall_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> float:
     Memory must stay bounded on a 5,000 × 25,000 matrix: no full argsort of every row needed.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A query is a hit when ANY of its relevant items is in its top k: one yes/no per query, not the share
+    # of its relevant items. Ties: items scored strictly higher plus TIED items with a lower index rank
+    # first. A 0-based rank r is in the top k when r < k (not <= k). Fill in _best_relevant_rank first.
+    ### HINT 2
+    # _best_relevant_rank, per block of queries ((chunk, N) at a time, no full argsort):
+    # 1. best = the highest score among the query's relevant items; j_best = lowest relevant index with it
+    # 2. 0-based rank = #(scores > best) + #(scores == best and index < j_best): (Q,) int64
+    # recall_at_k: the mean over queries of (rank < k)
+    ### HINT 3
+    # ranks = (sb > best).sum(axis=1) + ((sb == best) & (cols < j_best)).sum(axis=1)
+    # return float(np.mean(_best_relevant_rank(scores, relevant) < k))
+    ### END HINTS
     k = _check_k(k)
     return float(np.mean(_best_relevant_rank(scores, relevant) < k))
     ### END SOLUTION
@@ -350,6 +472,17 @@ def mean_reciprocal_rank(scores: np.ndarray, relevant: np.ndarray) -> float:
     scores, relevant: (Q, N) as in `recall_at_k`, with the same rank convention.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A query's reciprocal rank is 1 / (1-based rank of its best relevant item); MRR averages those.
+    # Traps: 1/rank with the 0-based rank, the reciprocal of the mean rank (not the mean of reciprocals),
+    # and ties: the lower index ranks first, as in recall_at_k.
+    ### HINT 2
+    # 1. the (Q,) 0-based best ranks, as in recall_at_k (_best_relevant_rank)
+    # 2. make them 1-based: rank + 1
+    # 3. the mean over queries of 1 / (rank + 1), as a float
+    ### HINT 3
+    # float(np.mean(1.0 / (1.0 + ranks)))
+    ### END HINTS
     return float(np.mean(1.0 / (1.0 + _best_relevant_rank(scores, relevant))))
     ### END SOLUTION
 
@@ -360,6 +493,16 @@ def median_rank(scores: np.ndarray, relevant: np.ndarray) -> float:
     scores, relevant: (Q, N) as in `recall_at_k`. The result is 1 when most queries hit at top 1.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # VSE++'s MedR: the median of the 0-BASED best ranks, floored, then + 1. Traps: no floor (2.5 for an
+    # even count), ceil, taking the upper middle element, the mean, or forgetting the + 1.
+    ### HINT 2
+    # 1. the (Q,) 0-based best ranks, as in recall_at_k (_best_relevant_rank)
+    # 2. np.median (averages the two middle values when Q is even)
+    # 3. floor it, add 1, return a float
+    ### HINT 3
+    # float(np.floor(np.median(ranks)) + 1)
+    ### END HINTS
     return float(np.floor(np.median(_best_relevant_rank(scores, relevant))) + 1)
     ### END SOLUTION
 
@@ -372,6 +515,18 @@ def mean_average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
     where R is the query's number of relevant items.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A query's AP averages precision@p over the positions p of its RELEVANT items only, divided by R (its
+    # number of relevant items, not N); mAP then averages over queries (no pooling of all queries' hits).
+    # Positions are 1-based; ties keep the lower index first.
+    ### HINT 2
+    # 1. order each row by decreasing score, stable (lower index first on ties): (Q, N)
+    # 2. hits = relevant reordered the same way (np.take_along_axis), float (Q, N)
+    # 3. precision@p = cumsum(hits) / p for p = 1..N, kept only where hits == 1
+    # 4. AP = row sum / hits.sum(axis=1), (Q,); return its mean
+    ### HINT 3
+    # precision_at_hit = np.cumsum(hits, axis=1) / np.arange(1, N + 1) * hits
+    ### END HINTS
     s, r = _check_retrieval(scores, relevant)
     order = np.argsort(-s, axis=1, kind="stable")  # stable: ties keep the lower index first
     hits = np.take_along_axis(r, order, axis=1).astype(np.float64)

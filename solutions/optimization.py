@@ -49,6 +49,20 @@ def distillation_loss(
     differ in shape, or labels that are not (B,).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Hinton's KD: alpha·CE(raw logits) + (1 - alpha)·T²·KL(teacher_T || student_T), both softened by T.
+    # Traps: F.kl_div's input is the STUDENT's log_softmax, its target the teacher's softmax; reduction
+    # "batchmean" (not "mean"); keep the T²; detach the teacher; no temperature in the hard CE.
+    ### HINT 2
+    # 1. validate: logits (B, C) of equal shape, labels (B,), T > 0, alpha in [0, 1]
+    # 2. hard = cross-entropy of the unsoftened student logits with the labels
+    # 3. student log-probs and (detached) teacher probs, both of logits / T over the class axis
+    # 4. soft = KL summed over classes, averaged over the batch
+    # 5. alpha weighs the hard term, (1 - alpha) · T² the soft one; return the 0-d tensor
+    ### HINT 3
+    # log_p = F.log_softmax(student_logits / t, dim=-1); q = F.softmax(teacher_logits.detach() / t, dim=-1)
+    # soft = F.kl_div(log_p, q, reduction="batchmean");  loss = alpha * hard + (1 - alpha) * t * t * soft
+    ### END HINTS
     if not isinstance(student_logits, torch.Tensor) or not isinstance(teacher_logits, torch.Tensor):
         raise TypeError("student_logits and teacher_logits must be torch tensors")
     if student_logits.ndim != 2:
@@ -100,6 +114,19 @@ def accumulate_gradients(
     numbers of inputs and targets); TypeError when `batches` is not a list or tuple.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # backward() ADDS into .grad, so run one backward per micro-batch, each MEAN loss scaled by n_i / N: the
+    # sum is then the full-batch mean's gradient. Traps: dividing by the number of micro-batches, zeroing
+    # .grad inside the loop (or never), one backward after all forwards (the memory of the full batch).
+    ### HINT 2
+    # 1. validate: list/tuple, non-empty, each (inputs, targets) with equal lengths >= 1; sizes n_i
+    # 2. N = sum(n_i); clear the old gradients ONCE, before the loop
+    # 3. per micro-batch: loss = loss_fn(model(inputs), targets); backward on loss * n_i / N
+    # 4. add loss.item() * n_i / N to a running total; return it as a Python float (not a tensor)
+    ### HINT 3
+    # (loss * (n / total)).backward()
+    # mean_loss += loss.item() * n / total
+    ### END HINTS
     if isinstance(batches, (str, bytes)) or not isinstance(batches, Sequence):
         raise TypeError("batches must be a sequence (list or tuple) of (inputs, targets) pairs")
     if len(batches) == 0:
@@ -154,6 +181,19 @@ def modality_dropout(
     sizes; TypeError when features is not a dict of tensors.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Drop WHOLE modalities per sample with probability p, but a sample never loses all of them: when every
+    # draw says "drop", keep one chosen uniformly. Traps: no 1/(1-p) rescaling, identity when training is
+    # False, one draw per sample (not per batch), and EVERY random draw uses `generator`.
+    ### HINT 2
+    # 1. validate; names = list(features); B = first tensor's shape[0]; not training -> dict(features)
+    # 2. keep = uniform (B, M) draws >= p: bool, True = kept (so p is the DROP probability)
+    # 3. rows with no True: draw a random column index per such row (torch.randint, generator=...) and set it
+    # 4. per modality j: keep[:, j] reshaped to (B, 1, ..., 1), cast to x.dtype, times x
+    ### HINT 3
+    # keep = torch.rand(batch, len(names), generator=generator, device=device) >= p
+    # keep[all_dropped.nonzero(as_tuple=True)[0], rescued] = True
+    ### END HINTS
     if not isinstance(features, Mapping):
         raise TypeError(f"features must be a dict of tensors, got {type(features).__name__}")
     if len(features) == 0:
@@ -207,6 +247,15 @@ class EarlyStopping:
     def __init__(self, patience: int, min_delta: float = 0.0, mode: str = "min"):
         """Check the arguments and set the attributes to their before-any-step values."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Before any step: best = +inf for "min", -inf for "max" (never 0), best_epoch = -1,
+        # num_bad_epochs = 0 (that exact name, not Keras's `wait`), should_stop = False.
+        ### HINT 2
+        # __init__: validate patience (int, >= 0), min_delta >= 0 and mode; store them; set the
+        # attributes above and an epoch counter at -1 so the first step is epoch 0.
+        ### HINT 3
+        # self.best = math.inf if mode == "min" else -math.inf
+        ### END HINTS
         if isinstance(patience, bool) or not isinstance(patience, int):
             raise TypeError(f"patience must be an int, got {type(patience).__name__}")
         if patience < 0:
@@ -233,6 +282,17 @@ class EarlyStopping:
         keep counting the same way; a training loop breaks out at the first True.
         """
         ### BEGIN SOLUTION
+        ### HINT 1
+        # An improvement must be STRICTLY better by more than min_delta, in both modes; NaN never improves
+        # (write `improved = value < ...`, not `not value >= ...`). An improvement resets the bad count.
+        ### HINT 2
+        # step: 1. epoch += 1 (0-based)
+        # 2. improved = value < best - min_delta ("min") or value > best + min_delta ("max")
+        # 3. if improved: best, best_epoch, num_bad_epochs = value, epoch, 0; else num_bad_epochs += 1
+        # 4. should_stop = not improved and num_bad_epochs >= patience (>=, not >); store it, return it
+        ### HINT 3
+        # self.should_stop = not improved and self.num_bad_epochs >= self.patience
+        ### END HINTS
         value = float(metric)
         self._epoch += 1
         if self.mode == "min":
