@@ -97,16 +97,26 @@ def info_nce(a, b, temperature: float = 0.07) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- optimal transport
 def sinkhorn(cost, epsilon: float = 0.1, n_iters: int = 100) -> torch.Tensor:
-    """Entropic optimal transport between uniform marginals (UNITER's word-region alignment).
+    """Entropic optimal transport between uniform marginals: a soft word-region alignment.
 
-    cost: (n, m) cost of matching item i of one side with item j of the other.
+    cost: (n, m) cost of matching item i of one side with item j of the other (e.g. 1 - cosine
+    similarity of word and region features).
     Solves min_P <P, cost> - epsilon·H(P) subject to P 1 = 1/n, Pᵀ 1 = 1/m, P >= 0, by Sinkhorn
     iterations: starting from g = 0, each iteration updates f then g, in the log domain:
       f_i = epsilon·log(1/n) - epsilon·logsumexp_j((g_j - cost_ij) / epsilon)
       g_j = epsilon·log(1/m) - epsilon·logsumexp_i((f_i - cost_ij) / epsilon)
     and plan_ij = exp((f_i + g_j - cost_ij) / epsilon), (n, m). After the last g update the column
-    sums are exactly 1/m; the row sums approach 1/n as n_iters grows. The log domain matters: with
-    epsilon = 0.01 and costs near 1, exp(-cost/epsilon) underflows to 0 in float32 and float64.
+    sums are exactly 1/m; the row sums approach 1/n as n_iters grows.
+    Why the log domain: the textbook form scales the kernel K = exp(-cost/epsilon) by u = a / (K v),
+    v = b / (Kᵀ u). At epsilon = 0.01 and costs near 1, K ≈ e^-100 ≈ 3.7e-44: an ordinary float64,
+    but subnormal in float32 (27 times the smallest float32, so rounded by ~2%), and exactly 0 once
+    cost/epsilon exceeds ~103 in float32 or ~745 in float64; a row of K that is all 0 makes u infinite
+    and the plan NaN. Before that, u and v grow like e^(cost/epsilon) and overflow (past e^88.7 in
+    float32, e^709.8 in float64). The potentials f = epsilon·log u, g = epsilon·log v stay the size
+    of the costs, and logsumexp never forms the tiny or huge numbers.
+    UNITER's word-region alignment uses a relative of this, IPOT (the inexact proximal point method,
+    beta = 0.5, 50 iterations): it solves unregularised OT, and its kernel exp(-cost/0.5) over
+    costs 1 - cosine in [0, 2] never falls below e^-4, so it runs safely outside the log domain.
     epsilon > 0, n_iters >= 1 (ValueError otherwise).
     """
-    raise NotImplementedError("alignment: task sinkhorn — Entropic optimal transport between uniform marginals (UNITER's word-region alignment)")
+    raise NotImplementedError('alignment: task sinkhorn — Entropic optimal transport between uniform marginals: a soft word-region alignment')

@@ -108,7 +108,8 @@ class TensorFusion(nn.Module):
     with the FIRST modality varying slowest (row-major, as `torch.einsum("bi,bj->bij").flatten(1)`),
     of size P = prod(d_i + 1). Output: Linear(P, output_dim) of it, (B, output_dim).
     Parameters: exactly one nn.Linear(P, output_dim) (weight (output_dim, P), bias (output_dim,)).
-    Its size grows as the product of the dims: see LowRankFusion.
+    Its size grows as the product of the dims: see LowRankFusion. A simplification of the paper's
+    TFN, whose fused tensor feeds a post-fusion MLP of three layers rather than one linear layer.
     Hint: build the product one modality at a time, (B, p, 1) * (B, 1, d+1) -> (B, p·(d+1)).
     """
 

@@ -48,6 +48,19 @@ def align_to_words(frames, frame_times, word_spans) -> torch.Tensor:
     Hint: a (W, T) boolean membership matrix gives every mean in one matrix product.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A word's row is the mean of the frames with start <= t < end (half-open: the frame at `end` is not
+    # in). A word too short to hold a frame takes the ONE frame nearest its midpoint (not its start), the
+    # first listed on a tie: never a mean over zero frames.
+    ### HINT 2
+    # 1. frames (T, D), times (T,), spans (W, 2) via _as_float, one device and dtype; end >= start
+    # 2. inside = (times[None] >= start) & (times[None] < end): (W, T) bool, with start, end as (W, 1)
+    # 3. rows with no frame: argmin over T of |times - midpoint| (argmin gives the first minimum); set True
+    # 4. weights = inside as float; out = weights @ frames / weights.sum(1, keepdim=True): (W, D)
+    ### HINT 3
+    # nearest = (times[None, :] - (start + end) / 2).abs().argmin(dim=1)
+    # inside[counts == 0, nearest[counts == 0]] = True
+    ### END HINTS
     x = _as_float(frames, "frames", ndim=2)
     times = _as_float(frame_times, "frame_times", ndim=1, device=x.device).to(x.dtype)
     spans = _as_float(word_spans, "word_spans", ndim=2, device=x.device).to(x.dtype)
@@ -82,6 +95,19 @@ def dtw(x, y, window: int | None = None) -> tuple[float, list[tuple[int, int]]]:
     not possible; plain Python over NumPy values is fine at n, m ~ 100), then backtrack.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # DTW: the monotone path (steps (1,0), (0,1), (1,1)) from (0,0) to (n-1,m-1) with the least summed squared
+    # cost; tslearn reports the SQRT of that sum (not a sum of distances). Traps: keep the diagonal step,
+    # border the table with inf (only acc[0][0] = 0), and the window band's bounds are inclusive.
+    ### HINT 2
+    # 1. x (n, d), y (m, d) as float64 on CPU (1-D -> (n, 1)); cost = squared pairwise distances (n, m)
+    # 2. allowed[i][j]: with n <= m, -r <= j - i <= (m - n) + r (mirrored for n > m); all if no window
+    # 3. acc (n+1, m+1) of inf, acc[0][0] = 0; allowed cells: cost + min of the three predecessors
+    # 4. backtrack from (n, m) to (1, 1) via the smallest predecessor (diagonal first on ties); reverse
+    ### HINT 3
+    # acc[i][j] = cost[i - 1, j - 1] + min(acc[i - 1][j - 1], acc[i - 1][j], acc[i][j - 1])
+    # return math.sqrt(acc[n][m]), path[::-1]
+    ### END HINTS
     a = _as_float(x, "x").double().cpu()
     b = _as_float(y, "y").double().cpu()
     a = a[:, None] if a.dim() == 1 else a
@@ -127,6 +153,19 @@ def cross_attention(query, key, value, key_padding_mask=None) -> tuple[torch.Ten
     (softmax over a row of -inf is 0/0). Hint: mask with -inf, then replace the NaN rows.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Softmax over the KEY axis (the last) of q·kᵀ / sqrt(d) (sqrt, not d). Mask padded keys (True = padding)
+    # with -inf BEFORE the softmax, so rows still sum to 1. An all-padding item gives 0/0 = NaN: make it 0
+    # (-1e9 instead of -inf would spread its weight over the padding).
+    ### HINT 2
+    # 1. q (B, Lq, d), k (B, Lk, d), v (B, Lk, dv) in one dtype on one device; check the shapes
+    # 2. scores = q @ kᵀ (transpose the last two axes) / sqrt(d): (B, Lq, Lk)
+    # 3. mask (B, Lk) bool, broadcast over queries as (B, 1, Lk) -> fill those scores with -inf
+    # 4. weights = softmax over dim=-1, NaN -> 0; out = weights @ v: (B, Lq, dv); return (out, weights)
+    ### HINT 3
+    # scores = scores.masked_fill(mask[:, None, :], float("-inf"))
+    # weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+    ### END HINTS
     q = _as_float(query, "query", ndim=3)
     k = _as_float(key, "key", ndim=3, device=q.device).to(q.dtype)
     v = _as_float(value, "value", ndim=3, device=q.device).to(q.dtype)
@@ -157,6 +196,19 @@ def info_nce(a, b, temperature: float = 0.07) -> torch.Tensor:
     Use a numerically stable log-softmax (F.cross_entropy), never log(softmax(...)).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # CLIP's symmetric loss: row i of a must pick row i of b among all N (targets on the diagonal), and
+    # column i likewise; AVERAGE the two directions. Traps: L2-normalise first (cosine), DIVIDE by the
+    # temperature, mean reduction, and F.cross_entropy rather than log(softmax(...)).
+    ### HINT 2
+    # 1. a, b: (N, d) of the same shape; temperature > 0; reject zero rows
+    # 2. normalise every row to unit length
+    # 3. logits = a_n @ b_nᵀ / temperature: (N, N); targets = arange(N)
+    # 4. loss = (CE(logits, targets) + CE(logitsᵀ, targets)) / 2
+    ### HINT 3
+    # logits = x @ y.T / temperature
+    # return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+    ### END HINTS
     x = _as_float(a, "a", ndim=2)
     y = _as_float(b, "b", ndim=2, device=x.device).to(x.dtype)
     if x.shape != y.shape:
@@ -175,19 +227,42 @@ def info_nce(a, b, temperature: float = 0.07) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- optimal transport
 def sinkhorn(cost, epsilon: float = 0.1, n_iters: int = 100) -> torch.Tensor:
-    """Entropic optimal transport between uniform marginals (UNITER's word-region alignment).
+    """Entropic optimal transport between uniform marginals: a soft word-region alignment.
 
-    cost: (n, m) cost of matching item i of one side with item j of the other.
+    cost: (n, m) cost of matching item i of one side with item j of the other (e.g. 1 - cosine
+    similarity of word and region features).
     Solves min_P <P, cost> - epsilon·H(P) subject to P 1 = 1/n, Pᵀ 1 = 1/m, P >= 0, by Sinkhorn
     iterations: starting from g = 0, each iteration updates f then g, in the log domain:
       f_i = epsilon·log(1/n) - epsilon·logsumexp_j((g_j - cost_ij) / epsilon)
       g_j = epsilon·log(1/m) - epsilon·logsumexp_i((f_i - cost_ij) / epsilon)
     and plan_ij = exp((f_i + g_j - cost_ij) / epsilon), (n, m). After the last g update the column
-    sums are exactly 1/m; the row sums approach 1/n as n_iters grows. The log domain matters: with
-    epsilon = 0.01 and costs near 1, exp(-cost/epsilon) underflows to 0 in float32 and float64.
+    sums are exactly 1/m; the row sums approach 1/n as n_iters grows.
+    Why the log domain: the textbook form scales the kernel K = exp(-cost/epsilon) by u = a / (K v),
+    v = b / (Kᵀ u). At epsilon = 0.01 and costs near 1, K ≈ e^-100 ≈ 3.7e-44: an ordinary float64,
+    but subnormal in float32 (27 times the smallest float32, so rounded by ~2%), and exactly 0 once
+    cost/epsilon exceeds ~103 in float32 or ~745 in float64; a row of K that is all 0 makes u infinite
+    and the plan NaN. Before that, u and v grow like e^(cost/epsilon) and overflow (past e^88.7 in
+    float32, e^709.8 in float64). The potentials f = epsilon·log u, g = epsilon·log v stay the size
+    of the costs, and logsumexp never forms the tiny or huge numbers.
+    UNITER's word-region alignment uses a relative of this, IPOT (the inexact proximal point method,
+    beta = 0.5, 50 iterations): it solves unregularised OT, and its kernel exp(-cost/0.5) over
+    costs 1 - cosine in [0, 2] never falls below e^-4, so it runs safely outside the log domain.
     epsilon > 0, n_iters >= 1 (ValueError otherwise).
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Sinkhorn alternately fixes the row sums (1/n) and the column sums (1/m). Work in the LOG domain with
+    # potentials f (n,), g (m,) and logsumexp: exp(-cost/epsilon) underflows to 0, even in float64.
+    # Update f THEN g (so the columns end exact), exactly n_iters times; epsilon divides in the plan too.
+    ### HINT 2
+    # 1. cost (n, m); check epsilon > 0, n_iters int >= 1; g = zeros(m) in cost's dtype and device
+    # 2. each iteration: f = eps·log(1/n) - eps·logsumexp over j of (g_j - c_ij) / eps   -> (n,)
+    # 3.                 g = eps·log(1/m) - eps·logsumexp over i of (f_i - c_ij) / eps   -> (m,)
+    # 4. plan = exp((f_i + g_j - c_ij) / eps): (n, m)
+    ### HINT 3
+    # f = epsilon * log_a - epsilon * torch.logsumexp((g[None, :] - c) / epsilon, dim=1)
+    # return torch.exp((f[:, None] + g[None, :] - c) / epsilon)
+    ### END HINTS
     c = _as_float(cost, "cost", ndim=2)
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not epsilon > 0:
         raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")

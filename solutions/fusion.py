@@ -74,6 +74,14 @@ class ConcatFusion(nn.Module):
     def __init__(self, input_dims: Sequence[int], output_dim: int, hidden_dim: int = 64, dropout: float = 0.0):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Early fusion: join the modality features into one (B, sum(d_i)) vector, then an ordinary MLP.
+        # Traps: concatenate on dim=1 (never the batch axis); no ReLU after the last Linear (logits may be
+        # negative); use the nn.Dropout module, so that eval() switches dropout off.
+        ### HINT 2
+        # 1. __init__: self.input_dims = _check_dims(input_dims, output_dim)
+        # 2. self.mlp = nn.Sequential(Linear(sum(dims), hidden), ReLU, Dropout, Linear(hidden, output_dim))
+        ### END HINTS
         self.input_dims = _check_dims(input_dims, output_dim)
         self.mlp = nn.Sequential(
             nn.Linear(sum(self.input_dims), hidden_dim),
@@ -86,6 +94,11 @@ class ConcatFusion(nn.Module):
     def forward(self, *features: torch.Tensor) -> torch.Tensor:
         """Concatenate along the feature axis (dim=1, never the batch axis), then the MLP."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 3. forward: _check_features, then concatenate to (B, sum(d_i)) and apply the MLP
+        ### HINT 3
+        # return self.mlp(torch.cat(features, dim=1))
+        ### END HINTS
         _check_features(features, self.input_dims)
         return self.mlp(torch.cat(features, dim=1))
         ### END SOLUTION
@@ -103,6 +116,13 @@ class LateFusion(nn.Module):
     def __init__(self, input_dims: Sequence[int], output_dim: int, hidden_dim: int = 64):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Late fusion: each modality gets its own classifier head; the heads' LOGITS are averaged.
+        # Traps: the mean, not the sum, of logits, not of softmax probabilities; keep the heads in an
+        # nn.ModuleList (a Python list hides them from .parameters() and .to()); each head has its ReLU.
+        ### HINT 2
+        # 1. __init__: per d in input_dims a head Linear(d, hidden) -> ReLU -> Linear(hidden, output_dim)
+        ### END HINTS
         self.input_dims = _check_dims(input_dims, output_dim)
         self.heads = nn.ModuleList(
             nn.Sequential(nn.Linear(d, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, output_dim))
@@ -113,6 +133,12 @@ class LateFusion(nn.Module):
     def forward(self, *features: torch.Tensor) -> torch.Tensor:
         """Mean of the per-modality logits: (B, output_dim)."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 2. forward: check the features; head i on features[i] gives M tensors of (B, output_dim)
+        # 3. stack them to (M, B, output_dim) and average over dim 0
+        ### HINT 3
+        # torch.stack([head(x) for head, x in zip(self.heads, features)]).mean(dim=0)
+        ### END HINTS
         _check_features(features, self.input_dims)
         return torch.stack([head(x) for head, x in zip(self.heads, features, strict=True)]).mean(dim=0)
         ### END SOLUTION
@@ -126,13 +152,21 @@ class TensorFusion(nn.Module):
     with the FIRST modality varying slowest (row-major, as `torch.einsum("bi,bj->bij").flatten(1)`),
     of size P = prod(d_i + 1). Output: Linear(P, output_dim) of it, (B, output_dim).
     Parameters: exactly one nn.Linear(P, output_dim) (weight (output_dim, P), bias (output_dim,)).
-    Its size grows as the product of the dims: see LowRankFusion.
+    Its size grows as the product of the dims: see LowRankFusion. A simplification of the paper's
+    TFN, whose fused tensor feeds a post-fusion MLP of three layers rather than one linear layer.
     Hint: build the product one modality at a time, (B, p, 1) * (B, 1, d+1) -> (B, p·(d+1)).
     """
 
     def __init__(self, input_dims: Sequence[int], output_dim: int):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Tensor fusion: the outer product of z_i = [1, x_i] holds every unimodal and cross-modal term.
+        # Traps: the 1 goes FIRST ([1, x], not [x, 1], not left out), and the flattening must let the FIRST
+        # modality vary slowest; another layout no longer matches the Linear(P, output_dim) weight.
+        ### HINT 2
+        # 1. __init__: P = prod(d_i + 1); exactly one nn.Linear(P, output_dim)
+        ### END HINTS
         self.input_dims = _check_dims(input_dims, output_dim)
         self.linear = nn.Linear(math.prod(d + 1 for d in self.input_dims), output_dim)
         ### END SOLUTION
@@ -140,6 +174,13 @@ class TensorFusion(nn.Module):
     def forward(self, *features: torch.Tensor) -> torch.Tensor:
         """Outer product of [1, x_i] over modalities, flattened (first slowest), then linear."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 2. forward: fused = [1, x_0] (B, d_0 + 1), e.g. with the helper _with_one
+        # 3. for each next x: (B, p, 1) * (B, 1, d + 1) -> (B, p, d + 1), flatten(1) -> (B, p(d + 1))
+        # 4. the linear layer maps (B, P) -> (B, output_dim)
+        ### HINT 3
+        # fused = (fused.unsqueeze(2) * _with_one(x).unsqueeze(1)).flatten(1)
+        ### END HINTS
         _check_features(features, self.input_dims)
         fused = _with_one(features[0])
         for x in features[1:]:
@@ -167,6 +208,14 @@ class LowRankFusion(nn.Module):
     def __init__(self, input_dims: Sequence[int], output_dim: int, rank: int = 4):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Low-rank fusion: TensorFusion's weight as a sum of rank-1 terms, one factor per modality; the big
+        # tensor is never built. Traps: keep the 1 in [1, x_i]; MULTIPLY the projections across modalities
+        # (not add); weight the rank terms by rank_weights; add the bias.
+        ### HINT 2
+        # 1. __init__: rank a positive int; factors = nn.ParameterList of (rank, d_i + 1, output_dim),
+        #    xavier_normal_; rank_weights (rank,) (xavier needs 2-D: init (1, rank), squeeze); bias zeros
+        ### END HINTS
         self.input_dims = _check_dims(input_dims, output_dim)
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
             raise ValueError(f"rank must be a positive int, got {rank!r}")
@@ -180,6 +229,13 @@ class LowRankFusion(nn.Module):
     def forward(self, *features: torch.Tensor) -> torch.Tensor:
         """(B, output_dim): product over modalities of z_i @ factors[i], weighted sum over rank, + bias."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 2. forward: per modality, [1, x] (B, d + 1) times its factor (rank, d + 1, out) -> (B, rank, out)
+        # 3. multiply them elementwise over modalities; contract rank with rank_weights -> (B, out); + bias
+        ### HINT 3
+        # projected = torch.einsum("bj,rjo->bro", _with_one(x), factor)      # product *= projected
+        # return torch.einsum("bro,r->bo", product, self.rank_weights) + self.bias
+        ### END HINTS
         _check_features(features, self.input_dims)
         product = None
         for x, factor in zip(features, self.factors, strict=True):
@@ -203,6 +259,14 @@ class GatedFusion(nn.Module):
     def __init__(self, input_dims: Sequence[int], output_dim: int, hidden_dim: int = 64):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Gated Multimodal Unit: a sigmoid gate g in (0, 1), from BOTH inputs [x_1; x_2] in that order,
+        # mixes tanh-squashed states: h = g * h_1 + (1 - g) * h_2. Traps: g weights h_1 (not h_2); keep both
+        # the tanh and the sigmoid; exactly two modalities, else ValueError.
+        ### HINT 2
+        # 1. __init__: proj1 Linear(d_1, hidden), proj2 Linear(d_2, hidden), gate Linear(d_1 + d_2, hidden),
+        #    out Linear(hidden, output_dim)
+        ### END HINTS
         self.input_dims = _check_dims(input_dims, output_dim)
         if len(self.input_dims) != 2:
             raise ValueError(f"GatedFusion takes exactly 2 modalities, input_dims has {len(self.input_dims)}")
@@ -215,6 +279,12 @@ class GatedFusion(nn.Module):
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         """x1 (B, d_1), x2 (B, d_2) -> (B, output_dim)."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 2. forward: g = sigmoid(gate(cat([x1, x2], dim=1))), h_i = tanh(proj_i(x_i)): each (B, hidden)
+        # 3. h = g * h_1 + (1 - g) * h_2 (B, hidden), then out(h) -> (B, output_dim)
+        ### HINT 3
+        # g = torch.sigmoid(self.gate(torch.cat([x1, x2], dim=1)))
+        ### END HINTS
         _check_features((x1, x2), self.input_dims)
         g = torch.sigmoid(self.gate(torch.cat([x1, x2], dim=1)))
         h = g * torch.tanh(self.proj1(x1)) + (1 - g) * torch.tanh(self.proj2(x2))
@@ -265,6 +335,14 @@ class ImageTextClassifier(nn.Module):
     ):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Two encoders each give a (B, feature_dim) vector; the chosen fusion module maps them to the logits.
+        # Trap: the caption summary is the LSTM state after its LAST REAL token: pack the sequence and take
+        # h_n[-1] (not output[:, -1], not a mean over padded steps, not the cell state c_n).
+        ### HINT 2
+        # 1. __init__: validate; the documented cnn (or resnet18(weights=None) with a new fc); Embedding with
+        #    padding_idx=pad_id; LSTM(embed_dim, feature_dim, batch_first=True); FUSIONS[fusion]((f, f), C)
+        ### END HINTS
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {fusion!r}")
         if image_encoder not in ("cnn", "resnet18"):
@@ -295,6 +373,14 @@ class ImageTextClassifier(nn.Module):
     def forward(self, images: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W), tokens (B, L), lengths (B,) -> logits (B, num_classes)."""
         ### BEGIN SOLUTION
+        ### HINT 2
+        # 2. forward: validate shapes and 1 <= lengths <= L; image_encoder(images) -> (B, feature_dim)
+        # 3. pack embedding(tokens) (B, L, e) with lengths on the CPU, enforce_sorted=False; run the LSTM;
+        #    fuse the image features with h_n[-1] (B, feature_dim)
+        ### HINT 3
+        # packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        # _, (h_n, _) = self.lstm(packed); return self.fusion(image_features, h_n[-1])
+        ### END HINTS
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
         if tokens.dim() != 2 or tokens.shape[0] != images.shape[0]:

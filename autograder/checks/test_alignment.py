@@ -4,7 +4,10 @@ Oracles: a brute-force loop for timestamp averaging; brute-force enumeration of 
 dynamic-programming table and the values in tslearn's documentation for DTW (tslearn itself is not
 imported here: its numba compilation costs a minute on a busy machine; tests/ compares against it); torch's scaled_dot_product_attention
 for cross-attention; the cross-entropy formula (SciPy's logsumexp) for InfoNCE; POT's log-domain
-Sinkhorn, marginals and non-negativity for the transport plan.
+Sinkhorn, the documented iterations recomputed here, marginals and non-negativity for the transport plan,
+in regimes where the kernel form exp(-cost/epsilon) underflows (float32 at epsilon = 0.01; float64 once
+cost/epsilon > 745). Where a known slip explains a wrong answer (softmax over the wrong axis, a missing
+scale or temperature, a one-sided loss), the feedback names it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,23 @@ def words_reference(frames, times, spans):
     return out
 
 
+def check_words(got, frames, times, spans, what):
+    """Compare with the loop, word by word, so the first wrong word names the rule it breaks."""
+    expected = words_reference(frames, times, spans)
+    for w, (start, end) in enumerate(spans):
+        inside = [t for t in range(len(times)) if start <= times[t] < end]
+        if inside:
+            rule = (f"the mean of the {len(inside)} frame(s) with start <= t < end "
+                    f"(t = {', '.join(f'{times[t]:.4g}' for t in inside[:4])}{', ...' if len(inside) > 4 else ''})")
+        else:
+            rule = (f"no frame has start <= t < end: the frame nearest the midpoint {(start + end) / 2:.4g} "
+                    "(the one listed first on a tie)")
+        if np.isnan(got[w]).any():
+            raise AssertionError(f"{what}: word {w} [{start:.4g}, {end:.4g}) came back NaN; expected {rule} "
+                                 "(a mean over zero frames is 0/0)")
+        close(got[w], expected[w], f"{what}: word {w} [{start:.4g}, {end:.4g}) must be {rule}", atol=1e-6, rtol=1e-6)
+
+
 @task("align_to_words", points=2)
 def test_align_to_words_matches_loop(student, rng):
     t_frames = 120
@@ -45,21 +65,31 @@ def test_align_to_words_matches_loop(student, rng):
     cuts = np.sort(rng.uniform(0.0, 1.2, size=16))
     spans = np.stack([cuts[:-1], cuts[1:]], axis=1)
     spans[3] = (spans[3, 0], spans[3, 0] + 0.004)  # shorter than a frame period: no frame inside
-    got = student.call(A + "align_to_words", frames, times, spans, returns=Array((15, 5), "float"))
-    close(got, words_reference(frames, times, spans), "align_to_words differs from a loop over words "
-          "(mean of frames with start <= t < end; nearest frame to the midpoint when none)", atol=1e-6, rtol=1e-6)
+    order = rng.permutation(t_frames)  # frame_times may come in any order
+    frames, times = frames[order], times[order]
+    got = student.call(A + "align_to_words", frames, times, spans, returns=Array((15, 5), "float", finite=False))
+    check_words(got, frames, times, spans, "align_to_words on 120 frames at 100 Hz (shuffled) and 15 words")
 
 
 @task("align_to_words", points=1)
 def test_align_to_words_hand_worked(student):
+    # dyadic times, so midpoints and distances are exact
     frames = np.array([[0.0], [2.0], [4.0], [6.0]])
-    times = np.array([0.0, 0.1, 0.2, 0.3])
-    # [0, 0.2) holds frames 0, 1 -> 1.0; [0.2, 0.25) holds frame 2 -> 4.0;
-    # [0.31, 0.33) holds none: midpoint 0.32 is nearest frame 3 -> 6.0; end is exclusive: [0.1, 0.1) -> frame 1
-    spans = np.array([[0.0, 0.2], [0.2, 0.25], [0.31, 0.33], [0.1, 0.1]])
-    got = student.call(A + "align_to_words", frames, times, spans, returns=Array((4, 1), "float"))
-    close(got[:, 0], [1.0, 4.0, 6.0, 2.0], "align_to_words for frames [0,2,4,6] at t=[0,.1,.2,.3] "
-          "and spans [0,.2), [.2,.25), [.31,.33), [.1,.1)", atol=1e-6)
+    times = np.array([0.0, 0.25, 0.5, 0.75])
+    spans = np.array([
+        [0.0, 0.5],     # frames at 0 and 0.25 (0.5 is the exclusive end) -> 1.0
+        [0.5, 0.625],   # the frame at 0.5 (the start is inclusive) -> 4.0
+        [0.3, 0.49],    # none inside: midpoint 0.395 is nearest 0.5 (the start 0.3 would pick 0.25) -> 4.0
+        [0.25, 0.25],   # empty [0.25, 0.25): nearest the midpoint is the frame at 0.25 -> 2.0
+    ])
+    got = student.call(A + "align_to_words", frames, times, spans, returns=Array((4, 1), "float", finite=False))
+    check_words(got, frames, times, spans, "align_to_words for frames [0, 2, 4, 6] at t = [0, .25, .5, .75]")
+    # a tie between the frames at 0.75 and 0.5 (midpoint 0.625), listed out of time order: the first listed wins
+    order = [3, 0, 1, 2]
+    got = student.call(A + "align_to_words", frames[order], times[order], np.array([[0.5625, 0.6875]]),
+                       returns=Array((1, 1), "float", finite=False))
+    check_words(got, frames[order], times[order], np.array([[0.5625, 0.6875]]),
+                "align_to_words with frame_times [.75, 0, .25, .5] (a tie: the frame listed first wins)")
 
 
 @task("align_to_words", points=1)
@@ -142,6 +172,24 @@ DTW_SPEC = Tuple(Float(), List(Tuple(Int(), Int())))
 
 
 @task("dtw", points=1)
+def test_dtw_hand_worked_conventions(student):
+    # every path starts at (0, 0): [1, 0] against [0] must pay 1² for the first cell (an open begin pays 0)
+    distance, _ = student.call(A + "dtw", np.array([1.0, 0.0]), np.array([0.0]), returns=DTW_SPEC)
+    close(distance, 1.0, "dtw([1, 0], [0]) must be sqrt(1² + 0²) = 1: every path starts at (0, 0) "
+          "(only the table's corner [0][0] is 0; its first row and column are inf)", atol=1e-9)
+    # the only path of [0] against [3, 4] costs 3² + 4² = 25: tslearn's distance is sqrt(25) = 5
+    # (25 without the square root, 3 + 4 = 7 as a sum of Euclidean distances)
+    distance, _ = student.call(A + "dtw", np.array([0.0]), np.array([3.0, 4.0]), returns=DTW_SPEC)
+    close(distance, 5.0, "dtw([0], [3, 4]) must be sqrt(3² + 4²) = 5: the square root of the summed squared "
+          "costs along the path (tslearn), not their sum (25) nor a sum of distances (7)", atol=1e-9)
+    # the diagonal step (1, 1) is allowed: [0, 1] against itself costs 0 along (0, 0) -> (1, 1)
+    distance, path = student.call(A + "dtw", np.array([0.0, 1.0]), np.array([0.0, 1.0]), returns=DTW_SPEC)
+    close(distance, 0.0, "dtw([0, 1], [0, 1]) must be 0 along the diagonal path (0, 0) -> (1, 1) "
+          "(the steps are (1, 0), (0, 1) and (1, 1))", atol=1e-9)
+    equal(np.array(path), np.array([(0, 0), (1, 1)]), "dtw([0, 1], [0, 1]) path (one diagonal step)")
+
+
+@task("dtw", points=1)
 def test_dtw_tslearn_documented_values(student):
     # tslearn's docs: dtw([1, 2, 3], [1., 2., 2., 3.]) == 0.0; dtw_path([1, 2, 3], [1., 2., 2., 3., 4.])
     # == ([(0, 0), (1, 1), (1, 2), (2, 3), (2, 4)], 1.0)
@@ -162,13 +210,15 @@ def test_dtw_matches_brute_force_and_table(student, rng, window):
         x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
         distance, path = student.call(A + "dtw", x, y, window=window, returns=DTW_SPEC)
         what = f"dtw on ({n}, 2) and ({m}, 2) inputs with window={window}"
-        close(distance, brute_force_dtw(x, y, window), f"{what}: distance differs from brute force over all paths",
-              atol=1e-9, rtol=1e-9)
+        inside = "" if window is None else " inside the Sakoe-Chiba band of radius 1 (is `window` applied?)"
+        close(distance, brute_force_dtw(x, y, window),
+              f"{what}: distance differs from the best path found by brute force{inside}", atol=1e-9, rtol=1e-9)
         check_path(path, x, y, distance, what, window)
     x, y = rng.normal(size=(40, 3)), rng.normal(size=(31, 3))
     distance, path = student.call(A + "dtw", x, y, window=window, returns=DTW_SPEC)
+    inside = "" if window is None else " inside the Sakoe-Chiba band of radius 1 (is `window` applied?)"
     close(distance, table_dtw(x, y, window), f"dtw on (40, 3) and (31, 3) inputs with window={window}: differs from "
-          "the dynamic-programming table (tslearn's recursion)",
+          f"the dynamic-programming table (tslearn's recursion){inside}",
           atol=1e-9, rtol=1e-9)
     check_path(path, x, y, distance, f"dtw on (40, 3) and (31, 3) inputs with window={window}", window)
 
@@ -201,7 +251,35 @@ def attention_inputs(rng, b=3, lq=4, lk=6, d=8, dv=5):
 
 
 def attention_spec(b=3, lq=4, lk=6, dv=5):
-    return Tuple(Array((b, lq, dv), "float"), Array((b, lq, lk), "float"))
+    return Tuple(Array((b, lq, dv), "float", finite=False), Array((b, lq, lk), "float", finite=False))
+
+
+def check_attention_weights(weights, q, k, mask, what):
+    """The properties of the weights, each with its own line, before the entry-by-entry comparison."""
+    padded = np.zeros(k.shape[:2], dtype=bool) if mask is None else mask
+    empty = padded.all(axis=1)  # batch items whose keys are all padding
+    live = ~empty
+    if not np.isfinite(weights[live]).all():
+        raise AssertionError(f"{what}: weights hold NaN or inf for items with real keys")
+    leaked = np.abs(weights[live] * padded[live][:, None, :]).max(initial=0.0)
+    if leaked > 1e-7:
+        raise AssertionError(f"{what}: keys marked True in key_padding_mask (True = padding) must get weight 0, "
+                             f"one got {leaked:.3g} (is the mask inverted?)")
+    for b in np.flatnonzero(empty):
+        if not (np.isfinite(weights[b]).all() and (weights[b] == 0).all()):
+            raise AssertionError(f"{what}: item {b} has only padding keys, so its weights must all be 0 (never NaN, "
+                                 f"never spread over padding): got {weights[b].ravel()[:4]} ...")
+    sums = weights[live].sum(axis=-1)
+    worst = np.abs(sums - 1).max(initial=0.0)
+    if worst > 1e-5:
+        over = "over the non-padded keys " if mask is not None else "over the keys "
+        raise AssertionError(f"{what}: each query's weights {over}must sum to 1 (a softmax over the key axis, "
+                             f"padding masked BEFORE it), a row sums to {sums.ravel()[np.argmax(np.abs(sums - 1))]:.4g}")
+    for name, scale in (("not scaled at all", 1.0), ("divided by d instead of sqrt(d)", q.shape[-1])):
+        _, wrong = attention_reference(q * math.sqrt(q.shape[-1]) / scale, k, k, mask)  # softmax(q kᵀ / scale)
+        if np.abs(weights - wrong).max() < 1e-6:
+            raise AssertionError(f"{what}: the scores are {name}: weights = softmax(q kᵀ / sqrt(d)) with d = "
+                                 f"{q.shape[-1]}, the query/key size")
 
 
 @task("cross_attention", points=2)
@@ -209,6 +287,7 @@ def test_cross_attention_matches_sdpa(student, rng):
     q, k, v = attention_inputs(rng)
     out, weights = student.call(A + "cross_attention", q, k, v, returns=attention_spec())
     ref_out, ref_weights = attention_reference(q, k, v, None)
+    check_attention_weights(weights, q, k, None, "cross_attention without a mask")
     close(weights, ref_weights, "cross_attention weights differ from softmax(q kᵀ / sqrt(d))", atol=1e-6, rtol=1e-5)
     close(out, ref_out, "cross_attention output differs from torch scaled_dot_product_attention", atol=1e-6, rtol=1e-5)
 
@@ -219,12 +298,17 @@ def test_cross_attention_padding_mask(student, rng):
     mask = rng.random((3, 6)) < 0.4
     mask[0, :] = False
     mask[1, -1] = True
+    mask[1, 0] = False  # item 1 keeps at least one real key
     mask[2, :] = True  # every key of item 2 is padding
     out, weights = student.call(A + "cross_attention", q, k, v, key_padding_mask=mask, returns=attention_spec())
     ref_out, ref_weights = attention_reference(q, k, v, mask)
+    check_attention_weights(weights, q, k, mask, "cross_attention with a key_padding_mask")
     close(weights, ref_weights, "cross_attention weights with a key_padding_mask (True = padding; all-padding item -> 0)",
           atol=1e-6, rtol=1e-5)
-    close(out, ref_out, "cross_attention output with a key_padding_mask (all-padding item -> zeros, never NaN)",
+    if not np.isfinite(out).all() or np.abs(out[2]).max() > 0:
+        raise AssertionError("cross_attention with a key_padding_mask: item 2 has only padding keys, so its output must "
+                             f"be zeros (never NaN), got {out[2].ravel()[:4]} ...")
+    close(out, ref_out, "cross_attention output with a key_padding_mask (weights @ value over the real keys)",
           atol=1e-6, rtol=1e-5)
 
 
@@ -252,14 +336,42 @@ def test_cross_attention_rejects_bad_input(student, rng):
 
 
 # ----------------------------------------------------------------------------- info_nce
-def info_nce_reference(a, b, temperature):
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+def info_nce_terms(a, b, temperature, normalise=True, shift=0):
+    """(mean cross-entropy a -> b over rows, mean cross-entropy b -> a over columns); the target of row i
+    (and of column i) is index (i + shift) mod N (0: the diagonal, as documented)."""
+    if normalise:
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
     logits = a @ b.T / temperature
-    diag = np.diag(logits)
-    rows = np.mean(logsumexp(logits, axis=1) - diag)
-    cols = np.mean(logsumexp(logits, axis=0) - diag)
+    index, target = np.arange(len(a)), (np.arange(len(a)) + shift) % len(a)
+    return (np.mean(logsumexp(logits, axis=1) - logits[index, target]),
+            np.mean(logsumexp(logits, axis=0) - logits[target, index]))
+
+
+def info_nce_reference(a, b, temperature):
+    rows, cols = info_nce_terms(a, b, temperature)
     return (rows + cols) / 2
+
+
+def diagnose_info_nce(got, a, b, temperature) -> str:
+    """Name the slip when `got` equals a known wrong form of the loss ("" when none does)."""
+    rows, cols = info_nce_terms(a, b, temperature)
+    n = len(a)
+    wrong = {
+        "only the a -> b direction (the loss is symmetric: average it with b -> a)": rows,
+        "only the b -> a direction (the loss is symmetric: average it with a -> b)": cols,
+        "the two directions summed, not averaged": rows + cols,
+        "no temperature (logits must be divided by it)": sum(info_nce_terms(a, b, 1.0)) / 2,
+        "logits multiplied by the temperature instead of divided": sum(info_nce_terms(a, b, 1 / temperature)) / 2,
+        "no L2-normalisation of the rows": sum(info_nce_terms(a, b, temperature, normalise=False)) / 2,
+        f"a sum over the {n} pairs instead of the mean": n * (rows + cols) / 2,
+        "targets shifted off the diagonal: row i's positive is column i": sum(info_nce_terms(a, b, temperature,
+                                                                                             shift=1)) / 2,
+    }
+    for slip, value in wrong.items():
+        if abs(got - value) <= 1e-6 * max(1.0, abs(value)) and abs(value - (rows + cols) / 2) > 1e-6:
+            return f" (it equals {slip})"
+    return ""
 
 
 @task("info_nce", points=2)
@@ -268,16 +380,21 @@ def test_info_nce_matches_formula(student, rng, temperature):
     a = rng.normal(size=(12, 6))
     b = a + 0.8 * rng.normal(size=(12, 6))
     b[:, 0] *= 3.0  # unnormalised rows: the loss must L2-normalise
-    got = student.call(A + "info_nce", a, b, temperature=temperature, returns=Float())
+    got = student.call(A + "info_nce", a, b, temperature=temperature, returns=Float(finite=False))
     close(got, info_nce_reference(a, b, temperature),
-          f"info_nce(temperature={temperature}) differs from the symmetric cross-entropy formula", atol=1e-6, rtol=1e-6)
+          f"info_nce(temperature={temperature}) differs from the symmetric cross-entropy formula "
+          f"(mean of the a -> b and b -> a cross-entropies of L2-normalised rows){diagnose_info_nce(got, a, b, temperature)}",
+          atol=1e-6, rtol=1e-6)
 
 
 @task("info_nce", points=1)
 def test_info_nce_is_stable_at_low_temperature(student, rng):
     a = rng.normal(size=(8, 4))
     b = rng.normal(size=(8, 4))  # unrelated pairs at temperature 0.001: logits ~ 1000, softmax underflows to 0
-    got = student.call(A + "info_nce", a, b, temperature=0.001, returns=Float())
+    got = student.call(A + "info_nce", a, b, temperature=0.001, returns=Float(finite=False))
+    if not math.isfinite(got):
+        raise AssertionError(f"info_nce at temperature 0.001 returned {got}: softmax underflows to 0 there, so "
+                             "log(softmax(...)) gives -inf; use a stable log-softmax (F.cross_entropy)")
     close(got, info_nce_reference(a, b, 0.001), "info_nce at temperature 0.001 (needs log-softmax, not log(softmax))",
           atol=1e-6, rtol=1e-6)
 
@@ -312,33 +429,94 @@ def test_info_nce_rejects_bad_input(student, rng):
 
 # ----------------------------------------------------------------------------- sinkhorn
 def plan_spec(n, m):
-    return Array((n, m), "float")
+    return Array((n, m), "float", finite=False)
+
+
+def documented_sinkhorn(cost, epsilon, n_iters):
+    """The docstring's iterations in float64 NumPy: from g = 0, update f then g, in the log domain."""
+    n, m = cost.shape
+    g = np.zeros(m)
+    for _ in range(n_iters):
+        f = -epsilon * math.log(n) - epsilon * logsumexp((g[None, :] - cost) / epsilon, axis=1)
+        g = -epsilon * math.log(m) - epsilon * logsumexp((f[:, None] - cost) / epsilon, axis=0)
+    return np.exp((f[:, None] + g[None, :] - cost) / epsilon)
+
+
+def pot_plan(cost, epsilon):
+    n, m = cost.shape
+    return ot.sinkhorn(np.full(n, 1 / n), np.full(m, 1 / m), cost, epsilon, method="sinkhorn_log",
+                       numItermax=20000, stopThr=1e-13)
+
+
+def check_plan_is_finite(plan, what, why):
+    if not np.isfinite(plan).all():
+        bad = int((~np.isfinite(plan)).sum())
+        raise AssertionError(f"{what}: {bad} plan entries are NaN or inf: {why}")
+
+
+@task("sinkhorn", points=1)
+@pytest.mark.parametrize("n_iters", [1, 3])
+def test_sinkhorn_follows_the_documented_iterations(student, rng, n_iters):
+    cost = rng.random((4, 6))
+    got = student.call(A + "sinkhorn", cost, epsilon=0.2, n_iters=n_iters, returns=plan_spec(4, 6))
+    what = f"sinkhorn(epsilon=0.2, n_iters={n_iters}) on a (4, 6) cost"
+    check_plan_is_finite(got, what, "nothing overflows here")
+    close(got.sum(axis=0), np.full(6, 1 / 6), f"{what}: column sums must be exactly 1/m = 1/6 after any number of "
+          "iterations (each ends with the g update; the row marginals are 1/n = 1/4)", atol=1e-12, rtol=1e-9)
+    close(got, documented_sinkhorn(cost, 0.2, n_iters),
+          f"sinkhorn(epsilon=0.2, n_iters={n_iters}) differs from exactly {n_iters} documented iteration(s): "
+          "from g = 0, update f then g with epsilon inside and outside the logsumexp, then "
+          "plan = exp((f + g - cost) / epsilon)", atol=1e-10, rtol=1e-8)
 
 
 @task("sinkhorn", points=2)
 def test_sinkhorn_converges_to_pot(student, rng):
     cost = rng.random((6, 9))
-    got = student.call(A + "sinkhorn", cost, epsilon=0.1, n_iters=2000, returns=plan_spec(6, 9))
-    expected = ot.sinkhorn(np.full(6, 1 / 6), np.full(9, 1 / 9), cost, 0.1, method="sinkhorn_log",
-                           numItermax=10000, stopThr=1e-13)
-    close(got, expected, "sinkhorn(epsilon=0.1, n_iters=2000) differs from POT's ot.sinkhorn (log domain, converged)",
-          atol=1e-7, rtol=1e-5)
+    got = student.call(A + "sinkhorn", cost, epsilon=0.1, n_iters=500, returns=plan_spec(6, 9))
+    check_plan_is_finite(got, "sinkhorn(epsilon=0.1, n_iters=500) on costs in [0, 1)", "nothing overflows here")
+    close(got.sum(axis=0), np.full(9, 1 / 9), "sinkhorn(epsilon=0.1) column sums: the marginals are 1/n for the n = 6 "
+          "rows and 1/m for the m = 9 columns (after the last g update the columns sum exactly to 1/m)",
+          atol=1e-9, rtol=1e-6)
+    close(got, pot_plan(cost, 0.1), "sinkhorn(epsilon=0.1, n_iters=500) differs from POT's ot.sinkhorn "
+          "(log domain, converged)", atol=1e-7, rtol=1e-5)
 
 
 @task("sinkhorn", points=2)
-def test_sinkhorn_small_epsilon_marginals(student, rng):
-    # exp(-cost / 0.01) underflows for costs near 1: only the log domain survives
-    cost = 0.5 + rng.random((7, 5))
-    plan = student.call(A + "sinkhorn", cost, epsilon=0.01, n_iters=500, returns=plan_spec(7, 5))
+def test_sinkhorn_small_epsilon_float32(student, rng):
+    # UNITER-style costs, 1 - cosine similarity, in float32 (the dtype of a network's features); word 3 matches
+    # no region: all its costs exceed 1.1, so at epsilon = 0.01 its whole row of exp(-cost / epsilon) is below
+    # e^-110, under float32's smallest subnormal (1.4e-45 = e^-103.3): the kernel is 0 there and a / (K v) is inf.
+    words, regions = rng.normal(size=(7, 16)), rng.normal(size=(5, 16))
+    words /= np.linalg.norm(words, axis=1, keepdims=True)
+    regions /= np.linalg.norm(regions, axis=1, keepdims=True)
+    cost = 1.0 - words @ regions.T
+    cost[3] = rng.uniform(1.1, 1.9, size=5)
+    plan = student.call(A + "sinkhorn", cost.astype(np.float32), epsilon=0.01, n_iters=300, returns=plan_spec(7, 5))
+    what = "sinkhorn(epsilon=0.01) on float32 costs 1 - cosine"
+    check_plan_is_finite(plan, what, "exp(-cost/epsilon) underflows to 0 in float32 once cost/epsilon > 103 "
+                         "(and the scaling a / (K v) overflows past e^88.7): iterate on the potentials in the log domain")
     if (plan < 0).any():
-        raise AssertionError(f"sinkhorn plan has negative entries (min {plan.min():.3g})")
-    close(plan.sum(axis=0), np.full(5, 1 / 5), "sinkhorn(epsilon=0.01) column sums (the last update makes them 1/m)",
-          atol=1e-8, rtol=1e-6)
-    close(plan.sum(axis=1), np.full(7, 1 / 7), "sinkhorn(epsilon=0.01, n_iters=500) row sums", atol=1e-4, rtol=1e-3)
-    expected = ot.sinkhorn(np.full(7, 1 / 7), np.full(5, 1 / 5), cost, 0.01, method="sinkhorn_log",
-                           numItermax=20000, stopThr=1e-13)
-    close((plan * cost).sum(), (expected * cost).sum(), "sinkhorn(epsilon=0.01) transport cost <plan, cost> vs POT",
-          atol=1e-4, rtol=1e-3)
+        raise AssertionError(f"{what}: the plan has negative entries (min {plan.min():.3g})")
+    close(plan.sum(axis=0), np.full(5, 1 / 5), f"{what}: column sums (the last update makes them 1/m)",
+          atol=1e-6, rtol=1e-5)
+    close(plan.sum(axis=1), np.full(7, 1 / 7), f"{what}, n_iters=300: row sums", atol=1e-5, rtol=1e-4)
+    close(plan, pot_plan(cost, 0.01), f"{what}: plan vs POT's log-domain ot.sinkhorn (float64)", atol=1e-5, rtol=1e-3)
+
+
+@task("sinkhorn", points=1)
+def test_sinkhorn_large_costs_float64(student, rng):
+    # Adding a constant to a row or a column of the cost leaves the plan unchanged (the potentials absorb it).
+    # Shifted by 20..40 per row and per column, every cost/epsilon exceeds 800 at epsilon = 0.05: exp(-cost/epsilon)
+    # is exactly 0 even in float64 (below e^-745), so only the log domain still finds the plan.
+    cost = rng.random((6, 8))
+    shifted = cost + rng.uniform(20, 40, size=(6, 1)) + rng.uniform(20, 40, size=(1, 8))
+    plan = student.call(A + "sinkhorn", shifted, epsilon=0.05, n_iters=300, returns=plan_spec(6, 8))
+    what = "sinkhorn(epsilon=0.05) on float64 costs between 40 and 81"
+    check_plan_is_finite(plan, what, "exp(-cost/epsilon) < e^-800 underflows to exactly 0 even in float64 (below "
+                         "e^-745): iterate on the potentials in the log domain")
+    close(plan, pot_plan(cost, 0.05), f"{what}: the plan must equal the plan of the cost without its per-row and "
+          "per-column constants (the potentials absorb them); compared with POT's log-domain ot.sinkhorn",
+          atol=1e-7, rtol=1e-5)
 
 
 @task("sinkhorn", points=1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,7 @@ class Outcome:
     feedback: str  # first failing check's line among `tasks` ("" when all passed)
     expected_feedback: str = ""
     problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # grading time of this entry
 
     @property
     def caught(self) -> bool:
@@ -160,6 +162,7 @@ def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: st
         source = mutated_source(topic, entry)
     except CatalogueError as exc:
         return Outcome(topic, entry.name, kind, entry.tasks, 0.0, 0.0, "", expected, [str(exc)])
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{topic}-") as tmp:
         (Path(tmp) / f"{topic}.py").write_text(source)
         report = grade(Path(tmp), [topic], device=device, seed=seed, sandbox=False, timeout=timeout,
@@ -171,7 +174,8 @@ def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: st
     if missing:
         problems.append(f"no graded check ran for task(s) {sorted(missing)}")
     return Outcome(topic, entry.name, kind, entry.tasks, sum(c.points for c in checks),
-                   sum(c.points for c in checks if c.passed), failing[0] if failing else "", expected, problems)
+                   sum(c.points for c in checks if c.passed), failing[0] if failing else "", expected, problems,
+                   round(time.monotonic() - started, 2))
 
 
 def _grade_in_worker(args: tuple[str, str, int, str]) -> Outcome:

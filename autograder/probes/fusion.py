@@ -36,18 +36,34 @@ def build(module, cls: str, init: dict, *, device: str) -> dict:
     return {"param_shapes": shapes, "num_params": int(sum(p.numel() for p in model.parameters()))}
 
 
+def _perturb(model: torch.nn.Module, scale: float) -> None:
+    """Add seeded noise to every parameter, so a zero-initialised bias (or any other constant) shows in a formula."""
+    generator = torch.Generator().manual_seed(20170)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=generator, dtype=torch.float32).to(p.device, p.dtype))
+
+
 @one_cpu_thread()
-def forward(module, cls: str, init: dict, inputs: list, permutation=None, *, device: str) -> dict:
+def forward(module, cls: str, init: dict, inputs: list, permutation=None, perturb: float = 0.0, repeat: bool = False,
+            *, device: str) -> dict:
     """Eval-mode outputs of `cls(**init)` on `inputs` (and on the permuted batch) plus its parameters.
 
     Returns {"output": (B, out), "params": {name: array}} and, when a permutation is given,
-    "permuted_output": the output for every input reordered by `permutation`.
+    "permuted_output": the output for every input reordered by `permutation`; with repeat=True,
+    "repeat_output": a second forward pass on the same inputs (eval mode must be deterministic).
+    perturb > 0 first adds that much seeded Gaussian noise to every parameter (the returned params
+    are the perturbed ones).
     """
     model = _fusion_class(module, cls)(**init).to(device).eval()
+    if perturb:
+        _perturb(model, float(perturb))
     features = [x.float() for x in _tensors(inputs, device)]
     result = {}
     with torch.no_grad():
         result["output"] = model(*features).detach().cpu().numpy()
+        if repeat:
+            result["repeat_output"] = model(*features).detach().cpu().numpy()
         if permutation is not None:
             order = torch.as_tensor(np.asarray(permutation), device=device)
             result["permuted_output"] = model(*[x[order] for x in features]).detach().cpu().numpy()
@@ -84,7 +100,8 @@ def classifier_forward(module, init: dict, images, tokens, lengths, extra_paddin
                        *, device: str) -> dict:
     """Eval-mode logits of ImageTextClassifier(**init).
 
-    Returns {"logits": (B, C)}; with extra_padding > 0 also "padded_logits" for the same captions
+    Returns {"logits": (B, C), "repeat_logits": a second pass on the same inputs}; with extra_padding > 0
+    also "padded_logits" for the same captions
     with that many more padding columns (id init.get("pad_id", 0)); with a permutation also
     "permuted_logits" for the reordered batch.
     """
@@ -94,6 +111,7 @@ def classifier_forward(module, init: dict, images, tokens, lengths, extra_paddin
     out = {}
     with torch.no_grad():
         out["logits"] = model(x, t, n).cpu().numpy()
+        out["repeat_logits"] = model(x, t, n).cpu().numpy()
         if extra_padding:
             pad = torch.full((t.shape[0], int(extra_padding)), int(init.get("pad_id", 0)), dtype=t.dtype, device=device)
             out["padded_logits"] = model(x, torch.cat([t, pad], dim=1), n).cpu().numpy()
@@ -101,6 +119,27 @@ def classifier_forward(module, init: dict, images, tokens, lengths, extra_paddin
             order = torch.as_tensor(np.asarray(permutation), device=device)
             out["permuted_logits"] = model(x[order], t[order], n[order]).cpu().numpy()
     return out
+
+
+@one_cpu_thread()
+def classifier_parts(module, init: dict, images, tokens, lengths, *, device: str) -> dict:
+    """Eval-mode logits of ImageTextClassifier(**init), the two inputs its fusion module received, its parameters.
+
+    Returns {"logits": (B, C), "fusion_inputs": [array, ...] (empty when no submodule is one of the
+    topic's fusion classes), "fusion_modules": int (how many such submodules), "params": {name: array}}.
+    """
+    model = module.ImageTextClassifier(**init).to(device).eval()
+    fusions = [m for m in model.modules() if isinstance(m, tuple(getattr(module, c) for c in FUSION_CLASSES))]
+    captured = []
+    hooks = [m.register_forward_hook(lambda _m, args, _out: captured.append(
+        [a.detach().cpu().numpy() for a in args if isinstance(a, torch.Tensor)])) for m in fusions[:1]]
+    x, t, n = _tensors((images, tokens, lengths), device)
+    with torch.no_grad():
+        logits = model(x.float(), t.long(), n.long()).cpu().numpy()
+    for hook in hooks:
+        hook.remove()
+    return {"logits": logits, "fusion_inputs": captured[0] if captured else [], "fusion_modules": len(fusions),
+            "params": _params(model)}
 
 
 @one_cpu_thread()
