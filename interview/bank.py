@@ -18,7 +18,8 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 LANGUAGES = ("en", "zh")
 DIFFICULTIES = ("easy", "medium", "hard")
 TOPICS = ("concepts", "fusion", "alignment", "architectures", "contrastive", "training",
-          "evaluation", "applications", "system_design", "code_reading", "multimodal_llms", "mllm_evaluation")
+          "evaluation", "applications", "system_design", "code_reading", "multimodal_llms", "mllm_evaluation",
+          "frontier")
 
 # The six questions every "multimodal interview" article asks; each has one entry marked `classic`.
 CLASSICS = {
