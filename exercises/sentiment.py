@@ -76,7 +76,8 @@ class PositionalEncoding(nn.Module):
 class CrossModalBlock(nn.Module):
     """One cross-modal Transformer block: the target modality attends to the source modality.
 
-    Pre-LayerNorm, as MulT:
+    Pre-LayerNorm, as MulT (which shares one LayerNorm between target and source; here each has
+    its own, since the two modalities have different statistics):
         h   = target + Dropout(MHA(query=LN_t(target), key=LN_s(source), value=LN_s(source)))
         out = h + FFN(LN_ff(h)),   FFN(z) = Dropout(W2 · Dropout(ReLU(W1 z + b1)) + b2),  W1: d -> 4d
     The source's padded steps are masked out of the attention (key_padding_mask); target steps
@@ -117,16 +118,25 @@ class MultimodalSentimentTransformer(nn.Module):
       * self.projections: nn.ModuleDict {modality: nn.Linear(D_m, d_model)}, the per-modality
         projection (MulT uses a width-1 Conv1d, which is the same map);
       - + PositionalEncoding, then dropout;
-      - for every ordered pair (source -> target), source != target: num_layers CrossModalBlocks
-        (own weights per pair) updating the target sequence from the source;
+      * for every ordered pair (source -> target), source != target: num_layers CrossModalBlocks
+        (own weights per pair), called as block(target_sequence, source_sequence, source_mask),
+        updating the target sequence from the source (the grader watches these calls);
       - per target: concatenate its (M - 1) cross-modal outputs, project back to d_model, one
         self-attention layer (e.g. nn.TransformerEncoderLayer(..., batch_first=True, norm_first=True),
-        with the target's padding mask), then masked mean pooling over the target's real steps;
-      - concatenate the M pooled vectors; an MLP head; 3 · tanh keeps the score in [-3, 3] *.
+        with the target's padding mask);
+      - summarise each target's sequence: a masked mean over its real steps (this reference), or
+        its hidden state at its last *real* step; either is accepted;
+      - concatenate the M summaries; an MLP head; 3 · tanh keeps the score in [-3, 3] *.
+    MulT itself (src/models.py) predicts from the last time step, h[-1], of each target's
+    self-attention stack, then a residual MLP (proj2(ReLU(proj1(h))) + h, then a linear layer). It
+    runs on fixed-length arrays without padding masks; here each batch is right-padded to its
+    longest sequence, so index -1 is padding for every shorter one. The masked mean is the default
+    because it reads every real step; the last real step is found per row from the mask.
     forward(features: {m: (B, L_m, D_m) float}, padding_masks: {m: (B, L_m) bool, True = padding})
         -> (B,) scores. Modalities the model was not built for are ignored; a missing one raises
         ValueError. Padded steps (whatever values they hold) must not change the output *.
-    Pitfall: pooling with .mean(dim=1) averages the padding too; divide by the count of real steps.
+    Pitfalls: pooling with .mean(dim=1) averages the padding too (divide by the count of real
+    steps); h[:, -1] reads a padded step for every sequence shorter than the batch's longest.
     """
 
     def __init__(self, input_dims: dict[str, int], d_model: int = 32, num_heads: int = 4, num_layers: int = 2,

@@ -65,6 +65,19 @@ class PositionalEncoding(nn.Module):
     def __init__(self, d_model: int, max_len: int = 512):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # A fixed (max_len, d_model) table of sines and cosines ADDED to x (no sqrt(d) scale, no parameters).
+        # Traps: sin in the EVEN columns, cos in the odd ones; the exponent is 2i/d (i indexes the pairs);
+        # batch-first input, so index the table by the length L = x.shape[1], not by x.shape[0].
+        ### HINT 2
+        # 1. check d_model even; position = arange(max_len)[:, None] (max_len, 1)
+        # 2. inverse_frequency = exp(arange(0, d, 2) * (-ln(10000) / d))  (d/2,)
+        # 3. table[:, 0::2] = sin(position * inverse_frequency), table[:, 1::2] = cos(...); register_buffer
+        # 4. forward: check x (B, L, d), L <= max_len; return x + table[:L] (broadcast over B, x's dtype)
+        ### HINT 3
+        # table[:, 0::2] = torch.sin(position * inverse_frequency)   # and cos for the odd columns 1::2
+        # return x + self.pe[:, : x.shape[1]].to(x.dtype)      # with self.pe of shape (1, max_len, d)
+        ### END HINTS
         d_model = _check_positive_int("d_model", d_model)
         max_len = _check_positive_int("max_len", max_len)
         if d_model % 2:
@@ -92,7 +105,8 @@ class PositionalEncoding(nn.Module):
 class CrossModalBlock(nn.Module):
     """One cross-modal Transformer block: the target modality attends to the source modality.
 
-    Pre-LayerNorm, as MulT:
+    Pre-LayerNorm, as MulT (which shares one LayerNorm between target and source; here each has
+    its own, since the two modalities have different statistics):
         h   = target + Dropout(MHA(query=LN_t(target), key=LN_s(source), value=LN_s(source)))
         out = h + FFN(LN_ff(h)),   FFN(z) = Dropout(W2 · Dropout(ReLU(W1 z + b1)) + b2),  W1: d -> 4d
     The source's padded steps are masked out of the attention (key_padding_mask); target steps
@@ -117,6 +131,20 @@ class CrossModalBlock(nn.Module):
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Cross-modal attention: QUERIES from the target, keys/values from the source; pre-LN with residuals.
+        # Traps: the residual adds the RAW target (not LN_t(target)); LN_s normalises the source (its own
+        # LayerNorm); the mask (True = padding) goes to key_padding_mask as is, not inverted, not attn_mask.
+        ### HINT 2
+        # 1. __init__: submodules with exactly the docstring's names: norm_target, norm_source, attention
+        #    (batch_first=True), norm_feed_forward, feed_forward = Linear(d, 4d), ReLU, Dropout, Linear(4d,d)
+        # 2. forward: q = LN_t(target) (B, Lt, d); kv = LN_s(source) (B, Ls, d)
+        # 3. h = target + Dropout(MHA(q, kv, kv, key_padding_mask=mask)) (B, Lt, d)
+        # 4. out = h + Dropout(feed_forward(LN_ff(h)))
+        ### HINT 3
+        # attended, _ = self.attention(query, key_value, key_value, key_padding_mask=source_padding_mask)
+        # h = target + self.attention_dropout(attended)
+        ### END HINTS
         d_model = _check_positive_int("d_model", d_model)
         num_heads = _check_positive_int("num_heads", num_heads)
         dropout = _check_dropout(dropout)
@@ -162,22 +190,45 @@ class MultimodalSentimentTransformer(nn.Module):
       * self.projections: nn.ModuleDict {modality: nn.Linear(D_m, d_model)}, the per-modality
         projection (MulT uses a width-1 Conv1d, which is the same map);
       - + PositionalEncoding, then dropout;
-      - for every ordered pair (source -> target), source != target: num_layers CrossModalBlocks
-        (own weights per pair) updating the target sequence from the source;
+      * for every ordered pair (source -> target), source != target: num_layers CrossModalBlocks
+        (own weights per pair), called as block(target_sequence, source_sequence, source_mask),
+        updating the target sequence from the source (the grader watches these calls);
       - per target: concatenate its (M - 1) cross-modal outputs, project back to d_model, one
         self-attention layer (e.g. nn.TransformerEncoderLayer(..., batch_first=True, norm_first=True),
-        with the target's padding mask), then masked mean pooling over the target's real steps;
-      - concatenate the M pooled vectors; an MLP head; 3 · tanh keeps the score in [-3, 3] *.
+        with the target's padding mask);
+      - summarise each target's sequence: a masked mean over its real steps (this reference), or
+        its hidden state at its last *real* step; either is accepted;
+      - concatenate the M summaries; an MLP head; 3 · tanh keeps the score in [-3, 3] *.
+    MulT itself (src/models.py) predicts from the last time step, h[-1], of each target's
+    self-attention stack, then a residual MLP (proj2(ReLU(proj1(h))) + h, then a linear layer). It
+    runs on fixed-length arrays without padding masks; here each batch is right-padded to its
+    longest sequence, so index -1 is padding for every shorter one. The masked mean is the default
+    because it reads every real step; the last real step is found per row from the mask.
     forward(features: {m: (B, L_m, D_m) float}, padding_masks: {m: (B, L_m) bool, True = padding})
         -> (B,) scores. Modalities the model was not built for are ignored; a missing one raises
         ValueError. Padded steps (whatever values they hold) must not change the output *.
-    Pitfall: pooling with .mean(dim=1) averages the padding too; divide by the count of real steps.
+    Pitfalls: pooling with .mean(dim=1) averages the padding too (divide by the count of real
+    steps); h[:, -1] reads a padded step for every sequence shorter than the batch's longest.
     """
 
     def __init__(self, input_dims: dict[str, int], d_model: int = 32, num_heads: int = 4, num_layers: int = 2,
                  dropout: float = 0.1):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # MulT: each modality (target) is updated by every OTHER one (source); 3 * tanh bounds the score.
+        # Traps: padding must never count: the source's mask to the cross blocks, the target's to its
+        # self-attention, and pool over REAL steps only (not .mean(dim=1), not h[:, -1]).
+        ### HINT 2
+        # 1. __init__: projections {m: Linear(D_m, d)}; cross {pair(s, t): num_layers blocks} for s != t;
+        #    per target a merge Linear((M-1)d, d) and a self-attention layer; a head MLP over M*d
+        # 2. forward: x_m -> projection -> + positions -> dropout (B, L_m, d); per target run each source's
+        #    blocks, concat (B, Lt, (M-1)d), merge, self-attend with its own mask, masked mean (B, d)
+        # 3. cat the M summaries (B, M*d) -> head -> (B,) -> 3 * tanh
+        ### HINT 3
+        # for block in self.cross[self.pair(source, target)]: h = block(h, sequences[source], masks[source])
+        # pooled = where(real, h, 0).sum(dim=1) / real.sum(dim=1)      # real = ~mask[..., None], (B, Lt, 1)
+        ### END HINTS
         if not isinstance(input_dims, Mapping) or len(input_dims) < 2:
             raise ValueError(f"input_dims must map two or more modality names to feature sizes, got {input_dims!r}")
         for name, dim in input_dims.items():
@@ -267,6 +318,20 @@ def train_sentiment_model(model: nn.Module, train_data, epochs: int = 10, lr: fl
     model ends on `device`, in eval mode.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # A standard loop with L1 loss (MulT/MMSA's, not MSE or smooth-L1) and Adam with the given weight_decay.
+    # Traps: zero the gradients every step; model.train() at each epoch (it may arrive in eval mode) and
+    # model.eval() at the end; clip to max_grad_norm when it is not None.
+    ### HINT 2
+    # 1. validate; seed torch; DataLoader(shuffle=True, collate_fn=collate_sentiment, seeded torch.Generator)
+    # 2. model.to(device); Adam(model.parameters(), lr, weight_decay)
+    # 3. per batch: batch_to_device; pred = model(features, padding_masks) (B,); L1 vs labels; zero_grad,
+    #    backward, clip_grad_norm_, step; add loss * B to a running total
+    # 4. per epoch: total / N into "train_loss"; with val_data, evaluate_sentiment_model(...)["mae"]
+    ### HINT 3
+    # loss = F.l1_loss(model(batch["features"], batch["padding_masks"]), batch["labels"])
+    # nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    ### END HINTS
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     epochs = _check_positive_int("epochs", epochs)
@@ -319,6 +384,18 @@ def evaluate_sentiment_model(model: nn.Module, data, device: str = "cpu", batch_
     The model's train/eval mode is restored afterwards.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Inference over the whole dataset, then the metrics exercise's sentiment_metrics(predictions, labels).
+    # Traps: eval mode and no gradients (dropout off), NO shuffling (results in data order), arguments in
+    # the order (predictions, labels), and restore the mode the model HAD (not always train()).
+    ### HINT 2
+    # 1. DataLoader(data, batch_size, shuffle=False, collate_fn=collate_sentiment)
+    # 2. was_training = model.training; model.eval(); under torch.no_grad() collect predictions and labels
+    # 3. model.train(was_training); concatenate to (N,) float64 NumPy arrays
+    # 4. metrics = sentiment_metrics(pred, truth); return (metrics, pred) when return_predictions
+    ### HINT 3
+    # model.train(was_training); metrics = sentiment_metrics(pred, truth)
+    ### END HINTS
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     batch_size = _check_positive_int("batch_size", batch_size)

@@ -10,6 +10,11 @@ separates what the words say from the label).
 The trained-model checks share one training run per grading seed: the probe trains the learner's
 model with a fixed trusted loop (so these checks do not depend on train_sentiment_model) on data
 it generates from a seed, and predicts on held-out inputs generated here; labels never leave the grader.
+
+train_sentiment_model is checked step by step: a few full-batch steps on a trusted linear model,
+recomputed here with torch.optim.Adam and F.l1_loss in float64. When a check fails, the feedback
+names the slip whose recomputation the learner's output matches (MSE loss, gradients not zeroed,
+queries from the source, an inverted mask, post-LN, sin/cos swapped, ...).
 """
 
 from __future__ import annotations
@@ -81,11 +86,44 @@ def sinusoid_table(length: int, d_model: int) -> np.ndarray:
     return table
 
 
+def positional_encoding_diagnosis(output: np.ndarray, x: np.ndarray, d_model: int, tol: float = 1e-5) -> str | None:
+    """What is wrong with PositionalEncoding(d_model)(x) == output, in words (None: it is x + PE)."""
+    table = sinusoid_table(x.shape[1], d_model)
+    near = lambda a, b: np.allclose(a, b, atol=tol, rtol=tol)  # noqa: E731
+    added = output - x
+    if near(added, table[None]):
+        return None
+    if near(added, 0.0):
+        return "PositionalEncoding returned x unchanged: nothing was added (forward must return x + PE[:L])"
+    if near(output - np.sqrt(d_model) * x, table[None]):
+        return (f"PositionalEncoding scaled x by sqrt(d_model) = {np.sqrt(d_model):.3g} before adding PE: this module "
+                "returns x + PE[:L], unscaled")
+    if near(added, 2 * table[None]):
+        return "PositionalEncoding added the table twice: forward must return x + PE[:L] once"
+    if not near(added, added[:1]):
+        return ("PositionalEncoding added a different table to each batch row: positions run along dim 1 of a "
+                "(B, L, d) input, and every row gets the same PE[:L] (indexing PE by x.size(0) is the seq-first layout)")
+    at_zero = added[0, 0]
+    if near(at_zero[0::2], 1.0) and near(at_zero[1::2], 0.0):
+        return ("PositionalEncoding has sin and cos swapped: even columns 2i hold sin, odd columns 2i+1 cos "
+                f"(PE[0] must be [0, 1, 0, 1, ...], got {np.round(at_zero[:4], 3).tolist()}...)")
+    for pair in range(d_model // 2):
+        if not near(added[0, :, 2 * pair], table[:, 2 * pair]):
+            expected = 10000.0 ** (-2 * pair / d_model)
+            got = float(np.arcsin(np.clip(added[0, 1, 2 * pair], -1, 1)))  # position 1: sin(frequency)
+            return (f"PositionalEncoding's frequencies differ from 1 / 10000^(2i / d_model): column pair i={pair} "
+                    f"(columns {2 * pair}, {2 * pair + 1}) has frequency ~{got:.4g}, expected {expected:.4g}")
+    return None if near(added, table[None]) else "PositionalEncoding(12)(x) differs from x + the sinusoidal table"
+
+
 @task("PositionalEncoding", points=2)
 def test_positional_encoding_matches_formula(student, rng):
     x = rng.normal(size=(3, 50, 12)).astype(np.float32)
     got = student.probe(P + "positional_encoding", x, 12, 64,
                         returns=Dict({"output": Array((3, 50, 12), "float"), "trainable_parameters": Int()}))
+    problem = positional_encoding_diagnosis(got["output"], x, 12)
+    if problem:
+        raise AssertionError(problem)
     close(got["output"], x + sinusoid_table(50, 12)[None], "PositionalEncoding(12)(x) differs from x + the sinusoidal table "
           "(PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(...))", atol=1e-5, rtol=1e-5)
     equal(got["trainable_parameters"], 0, "PositionalEncoding's number of trainable parameters (the table is fixed)")
@@ -114,8 +152,27 @@ def block_weights(rng, d: int) -> dict:
     return {k: v.astype(np.float32) for k, v in state.items()}
 
 
-def reference_block(state: dict, target, source, mask, d: int, heads: int) -> np.ndarray:
-    """Pre-LN cross-modal block from torch built-ins, in float64."""
+BLOCK_SLIPS = {  # slip -> what the feedback says when the learner's output matches it
+    "roles_swapped": "queries must come from the target and keys/values from the source (the output matches the "
+                     "two roles swapped)",
+    "mask_inverted": "True in source_padding_mask means padding (ignore that key): the output matches an inverted mask",
+    "mask_ignored": "the source padding mask was ignored: pass it as key_padding_mask so padded source steps get no "
+                    "attention",
+    "no_attention_residual": "the attention output must be added to the target (h = target + MHA(...)): the residual "
+                             "connection is missing",
+    "residual_from_normalised": "the residual must add the raw target, not LN_t(target) (pre-LN: h = target + "
+                                "MHA(LN_t(target), ...))",
+    "post_norm": "LayerNorm in the wrong place: pre-LN normalises the inputs of the attention and the FFN "
+                 "(h = target + MHA(LN_t(target), LN_s(source)), out = h + FFN(LN_ff(h))), the output matches post-LN",
+    "source_with_target_norm": "keys/values must be normalised with norm_source (LN_s), not norm_target",
+    "source_not_normalised": "keys/values must be LN_s(source): the source was not normalised",
+    "no_feed_forward_residual": "the FFN output must be added to h (out = h + FFN(LN_ff(h))): the second residual is "
+                                "missing",
+}
+
+
+def reference_block(state: dict, target, source, mask, d: int, heads: int, slip: str | None = None) -> np.ndarray:
+    """Pre-LN cross-modal block from torch built-ins, in float64 (`slip`: one of BLOCK_SLIPS, for diagnosis)."""
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     norms = {name: nn.LayerNorm(d).double() for name in ("norm_target", "norm_source", "norm_feed_forward")}
     attention = nn.MultiheadAttention(d, heads, batch_first=True).double()
@@ -132,13 +189,47 @@ def reference_block(state: dict, target, source, mask, d: int, heads: int) -> np
             layer.weight.copy_(t(state[f"{key}.weight"]))
             layer.bias.copy_(t(state[f"{key}.bias"]))
         target, source = t(target), t(source)
-        key_value = norms["norm_source"](source)
-        key_padding_mask = None if mask is None else torch.as_tensor(mask)
-        attended, _ = attention(norms["norm_target"](target), key_value, key_value, key_padding_mask=key_padding_mask,
-                                need_weights=False)
-        h = target + attended
-        out = h + ff_out(torch.relu(ff_in(norms["norm_feed_forward"](h))))
+        query = norms["norm_target"](target)
+        key_value = {"source_with_target_norm": norms["norm_target"], "source_not_normalised": lambda z: z}.get(
+            slip, norms["norm_source"])(source)
+        if slip == "roles_swapped":
+            query, key_value = norms["norm_source"](source), norms["norm_target"](target)
+        if slip == "post_norm":
+            query, key_value = target, source
+        key_padding_mask = None if mask is None or slip == "mask_ignored" else torch.as_tensor(mask)
+        if key_padding_mask is not None and slip == "mask_inverted":
+            key_padding_mask = ~key_padding_mask
+        attended, _ = attention(query, key_value, key_value, key_padding_mask=key_padding_mask, need_weights=False)
+        residual = {"no_attention_residual": 0.0, "residual_from_normalised": query}.get(slip, target)
+        h = residual + attended
+        if slip == "post_norm":
+            h = norms["norm_target"](h)
+            out = norms["norm_feed_forward"](h + ff_out(torch.relu(ff_in(h))))
+        else:
+            out = (0.0 if slip == "no_feed_forward_residual" else h) + ff_out(torch.relu(ff_in(norms["norm_feed_forward"](h))))
     return out.numpy()
+
+
+def block_diagnosis(got: np.ndarray, state: dict, target, source, mask, d: int, heads: int) -> str | None:
+    """The BLOCK_SLIPS feedback whose reference the learner's output matches (None: no known slip matches)."""
+    for slip, feedback in BLOCK_SLIPS.items():
+        if slip == "roles_swapped" and source.shape[1] != target.shape[1]:
+            continue  # needs equal lengths (the learner's swapped block would not even run otherwise)
+        if slip.startswith("mask") and mask is None:
+            continue
+        candidate = reference_block(state, target, source, mask, d, heads, slip)
+        if np.allclose(got, candidate, atol=2e-4, rtol=1e-4, equal_nan=True):
+            return f"CrossModalBlock: {feedback}"
+    return None
+
+
+def block_matches_reference(got, state, target, source, mask, d, heads, what: str) -> None:
+    expected = reference_block(state, target, source, mask, d, heads)
+    if not np.allclose(got, expected, atol=2e-4, rtol=1e-4):
+        problem = block_diagnosis(got, state, target, source, mask, d, heads)
+        if problem:
+            raise AssertionError(problem)
+    close(got, expected, what, atol=2e-4, rtol=1e-4)
 
 
 def block_case(rng, batch=4, lt=7, ls=11, d=16):
@@ -147,15 +238,30 @@ def block_case(rng, batch=4, lt=7, ls=11, d=16):
     return target, source["s"], mask["s"]
 
 
+@task("CrossModalBlock", points=1)
+def test_cross_modal_block_roles_residuals_and_norms(student, rng):
+    # equal lengths and no mask: a block with the roles swapped still runs, so the slip can be named
+    d, heads = 16, 4
+    state = block_weights(rng, d)
+    target = rng.normal(size=(3, 8, d)).astype(np.float32)
+    source = (0.5 + 2.0 * rng.normal(size=(3, 8, d))).astype(np.float32)  # other statistics than the target
+    got = student.probe(P + "cross_modal_block", state, target, source, None, d, heads,
+                        returns=Array(target.shape, "float", finite=False))
+    block_matches_reference(got, state, target, source, None, d, heads,
+                            "CrossModalBlock(16, 4) with target and source of length 8 and no mask differs from the "
+                            "pre-LN reference built from nn.MultiheadAttention, LayerNorm and Linear")
+
+
 @task("CrossModalBlock", points=3)
 def test_cross_modal_block_matches_reference(student, rng):
     d, heads = 16, 4
     state = block_weights(rng, d)
     target, source, mask = block_case(rng, d=d)
-    got = student.probe(P + "cross_modal_block", state, target, source, mask, d, heads, returns=Array(target.shape, "float"))
-    close(got, reference_block(state, target, source, mask, d, heads),
-          "CrossModalBlock(16, 4) with a padded source differs from the pre-LN reference built from "
-          "nn.MultiheadAttention(key_padding_mask), LayerNorm and Linear", atol=2e-4, rtol=1e-4)
+    got = student.probe(P + "cross_modal_block", state, target, source, mask, d, heads,
+                        returns=Array(target.shape, "float", finite=False))
+    block_matches_reference(got, state, target, source, mask, d, heads,
+                            "CrossModalBlock(16, 4) with a padded source differs from the pre-LN reference built from "
+                            "nn.MultiheadAttention(key_padding_mask), LayerNorm and Linear")
 
 
 @task("CrossModalBlock", points=1)
@@ -164,10 +270,11 @@ def test_cross_modal_block_without_mask_and_other_sizes(student, rng):
     state = block_weights(rng, d)
     target = rng.normal(size=(1, 9, d)).astype(np.float32)
     source = rng.normal(size=(1, 3, d)).astype(np.float32)
-    got = student.probe(P + "cross_modal_block", state, target, source, None, d, heads, returns=Array((1, 9, d), "float"))
-    close(got, reference_block(state, target, source, None, d, heads),
-          "CrossModalBlock(8, 2) with target length 9, source length 3 and no mask differs from the reference",
-          atol=2e-4, rtol=1e-4)
+    got = student.probe(P + "cross_modal_block", state, target, source, None, d, heads,
+                        returns=Array((1, 9, d), "float", finite=False))
+    block_matches_reference(got, state, target, source, None, d, heads,
+                            "CrossModalBlock(8, 2) with target length 9, source length 3 and no mask differs from the "
+                            "reference")
 
 
 @task("CrossModalBlock", points=1)
@@ -200,7 +307,10 @@ def test_model_shape_and_score_range(student, rng):
     loud = {m: 1000.0 * x for m, x in features.items()}  # saturating inputs: the score must still stay in range
     got = student.probe(P + "model_outputs", DIMS, MODEL_CONFIG, [(features, masks), (loud, masks)],
                         returns=List(Array((5,), "float"), length=2))
-    for out, what in zip(got, ("random inputs", "inputs scaled by 1000")):
+    # every parameter x30: the head's pre-activation is huge, so only a bounding squash keeps the score in range
+    got += student.probe(P + "model_outputs", DIMS, MODEL_CONFIG, [(features, masks)], weight_scale=30.0,
+                         returns=List(Array((5,), "float"), length=1))
+    for out, what in zip(got, ("random inputs", "inputs scaled by 1000", "every parameter scaled by 30")):
         worst = float(np.abs(out).max())
         if worst > 3.0:
             raise AssertionError(f"MultimodalSentimentTransformer scores on {what} leave [-3, 3]: max |score| {worst:.4g}")
@@ -222,6 +332,25 @@ def test_model_ignores_masked_padding(student, rng):
                                 returns=List(Array((6,), "float"), length=2))
     close(long, short, "MultimodalSentimentTransformer scores changed when 5 masked padding steps (random values) were "
           "appended to every modality (eval mode)", atol=1e-4, rtol=1e-5)
+
+
+@task("MultimodalSentimentTransformer", points=1)
+def test_model_runs_cross_modal_blocks_for_every_ordered_pair(student, rng):
+    features, masks = padded_inputs(rng, DIMS, 3, LENGTHS)
+    calls = student.probe(P + "cross_modal_block_calls", DIMS, MODEL_CONFIG, features, masks,
+                          returns=List(List(Int(), length=3)))
+    name = {length: m for m, length in LENGTHS.items()}  # the lengths are distinct: they name the modalities
+    seen = sorted(tuple(c) for c in calls)
+    expected = sorted((LENGTHS[t], LENGTHS[s], LENGTHS[s]) for t in DIMS for s in DIMS if s != t
+                      for _ in range(MODEL_CONFIG["num_layers"]))
+    if seen != expected:
+        def show(entries):
+            return ", ".join(f"{name.get(s, s)}->{name.get(t, t)}" + ("" if k == s else " (no source mask)" if k < 0 else
+                                                                       " (wrong mask)") for t, s, k in entries) or "none"
+        raise AssertionError(
+            f"the model's CrossModalBlock calls (source->target, {MODEL_CONFIG['num_layers']} layers each) should be "
+            f"every ordered pair of different modalities with the source's padding mask: expected "
+            f"[{show(expected)}], saw [{show(seen)}]")
 
 
 @task("MultimodalSentimentTransformer", points=1)
@@ -316,6 +445,120 @@ def test_train_function_fits_a_small_model(student, grading_seed):
                              f"{after:.3f} after vs {before:.3f} before training (expected at least 20 % lower)")
 
 
+STEP_DIMS = {"audio": 5, "vision": 6}  # dense features: no gradient entry cancels to ~0 (Adam divides by |g|)
+STEP_SAMPLES, STEP_EPOCHS, STEP_LR, STEP_CLIP, STEP_WEIGHT_DECAY = 24, 3, 0.05, 0.3, 0.5
+TRAINING_SLIPS = {  # slip -> feedback when the learner's parameters match it
+    "mse": "the update matches MSE loss: train with the L1 loss (F.l1_loss), as the docstring says",
+    "smooth_l1": "the update matches smooth-L1 (Huber) loss: train with the plain L1 loss (F.l1_loss)",
+    "no_zero_grad": "the update matches gradients accumulated over steps: call optimizer.zero_grad() every step",
+    "no_clip": "the update matches training without gradient clipping: clip the global norm to max_grad_norm",
+    "no_weight_decay": "the update matches Adam without weight_decay: pass weight_decay to the optimizer",
+}
+
+
+def pooled_audio_vision(data) -> np.ndarray:
+    """PooledLinear's input: the masked mean of each modality of STEP_DIMS, concatenated (float64)."""
+    features, masks = data.padded(tuple(STEP_DIMS))
+    pooled = [(features[m] * ~masks[m][..., None]).sum(1) / (~masks[m]).sum(1, keepdims=True) for m in STEP_DIMS]
+    return np.concatenate(pooled, axis=1).astype(np.float64)
+
+
+def reference_training(initial: dict, pooled: np.ndarray, labels: np.ndarray, slip: str | None = None):
+    """Full-batch steps of PooledLinear (3·tanh(pooled @ w + b)) in float64, written out (no torch.optim in the grader):
+    L1 loss, clip_grad_norm_(max_grad_norm), then Adam as torch.optim.Adam (L2 weight decay added to the gradient,
+    betas (0.9, 0.999), eps 1e-8). Returns (final parameters, loss per epoch); `slip` is one of TRAINING_SLIPS."""
+    theta = np.concatenate([np.ravel(initial["linear.weight"]), np.ravel(initial["linear.bias"])]).astype(np.float64)
+    inputs = np.concatenate([pooled, np.ones((len(pooled), 1))], axis=1)  # the bias as a constant feature
+    labels = np.asarray(labels, dtype=np.float64)
+    weight_decay = 0.0 if slip == "no_weight_decay" else STEP_WEIGHT_DECAY
+    first, second, gradient = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    losses = []
+    for step in range(1, STEP_EPOCHS + 1):
+        squashed = np.tanh(inputs @ theta)
+        residual = 3.0 * squashed - labels
+        if slip == "mse":
+            losses.append(float(np.mean(residual ** 2)))
+            d_prediction = 2.0 * residual
+        elif slip == "smooth_l1":  # Huber with beta 1
+            losses.append(float(np.mean(np.where(np.abs(residual) < 1, 0.5 * residual ** 2, np.abs(residual) - 0.5))))
+            d_prediction = np.where(np.abs(residual) < 1, residual, np.sign(residual))
+        else:
+            losses.append(float(np.mean(np.abs(residual))))
+            d_prediction = np.sign(residual)
+        step_gradient = inputs.T @ (d_prediction * 3.0 * (1.0 - squashed ** 2)) / len(labels)
+        gradient = gradient + step_gradient if slip == "no_zero_grad" else step_gradient
+        clipped = gradient
+        if slip != "no_clip":
+            clipped = gradient * min(1.0, STEP_CLIP / (np.linalg.norm(gradient) + 1e-6))
+        if slip == "no_zero_grad":
+            gradient = clipped  # clip_grad_norm_ rescales the stored .grad in place
+        update = clipped + weight_decay * theta
+        first = 0.9 * first + 0.1 * update
+        second = 0.999 * second + 0.001 * update ** 2
+        theta = theta - STEP_LR / (1 - 0.9 ** step) * first / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-8)
+    return {"linear.weight": theta[None, :-1], "linear.bias": theta[-1:]}, losses
+
+
+def stepped(student, seed: int) -> tuple[dict, dict, dict]:
+    """The learner's training steps, and the grader's recomputation of them ((final, losses) per slip)."""
+    got = student.probe(P + "train_steps", STEP_DIMS, seed, STEP_SAMPLES, STEP_EPOCHS, STEP_LR, STEP_CLIP,
+                        STEP_WEIGHT_DECAY,
+                        returns=Dict({"initial": Dict({"linear.weight": Array((1, 11), "float"),
+                                                       "linear.bias": Array((1,), "float")}),
+                                      "final": Dict({"linear.weight": Array((1, 11), "float"),
+                                                     "linear.bias": Array((1,), "float")}),
+                                      "train_loss": List(Float(), length=STEP_EPOCHS),
+                                      "modes_during_training": List(Bool()), "training_after": Bool()}))
+    data = make_sentiment_data(STEP_SAMPLES, seed)
+    pooled, labels = pooled_audio_vision(data), data.labels
+    references = {slip: reference_training(got["initial"], pooled, labels, slip) for slip in (None, *TRAINING_SLIPS)}
+    return got, references
+
+
+def _flat(parameters: dict) -> np.ndarray:
+    return np.concatenate([np.ravel(parameters["linear.weight"]), np.ravel(parameters["linear.bias"])])
+
+
+@task("train_sentiment_model", points=2)
+def test_train_function_steps_match_adam_on_l1(student, check_seed):
+    got, references = stepped(student, check_seed % 1_000_000)
+    expected, _ = references[None]
+    learner = _flat(got["final"])
+    if not np.allclose(learner, _flat(expected), atol=2e-5, rtol=1e-4):
+        for slip, feedback in TRAINING_SLIPS.items():
+            if np.allclose(learner, _flat(references[slip][0]), atol=2e-5, rtol=1e-4):
+                raise AssertionError(f"train_sentiment_model, {STEP_EPOCHS} full-batch steps on a trusted linear model: "
+                                     f"{feedback}")
+    close(learner, _flat(expected),
+          f"train_sentiment_model, {STEP_EPOCHS} full-batch steps (batch_size = all {STEP_SAMPLES} utterances, lr "
+          f"{STEP_LR}, max_grad_norm {STEP_CLIP}, weight_decay {STEP_WEIGHT_DECAY}) on a trusted linear model: parameters "
+          "differ from Adam on the L1 loss recomputed by the grader", atol=2e-5, rtol=1e-4)
+
+
+@task("train_sentiment_model", points=1)
+def test_train_function_history_is_the_mean_l1_per_epoch(student, check_seed):
+    got, references = stepped(student, check_seed % 1_000_000)
+    _, losses = references[None]
+    if np.allclose(got["train_loss"], references["mse"][1], atol=1e-5, rtol=1e-4):
+        raise AssertionError(f"train_sentiment_model's history['train_loss'] holds the MSE {got['train_loss']}, "
+                             f"expected the mean L1 per epoch {np.round(losses, 5).tolist()}")
+    close(got["train_loss"], losses, f"train_sentiment_model's history['train_loss'] on {STEP_EPOCHS} full-batch epochs "
+          "(one step each) differs from the mean L1 loss per epoch", atol=1e-5, rtol=1e-4)
+
+
+@task("train_sentiment_model", points=1)
+def test_train_function_trains_in_train_mode_and_leaves_eval_mode(student, check_seed):
+    got, _ = stepped(student, check_seed % 1_000_000)
+    modes = got["modes_during_training"]
+    if not modes or not all(modes):
+        raise AssertionError(f"train_sentiment_model ran the model in eval mode during training ({modes.count(False)} of "
+                             f"{len(modes)} forward calls; the model was handed over in eval mode): call model.train() "
+                             "before the training steps, or dropout stays off")
+    if got["training_after"]:
+        raise AssertionError("train_sentiment_model left the model in training mode: the docstring promises it ends in "
+                             "eval mode (model.eval() after the last epoch)")
+
+
 @task("train_sentiment_model", points=1)
 def test_train_function_rejects_bad_input(student, rng):
     heldout = make_sentiment_data(4, 7)
@@ -332,19 +575,43 @@ def test_evaluate_function_matches_mmsa(student, check_seed):
     got = student.probe(P + "evaluate_function", feature_dims(), seed, n,
                         returns=Dict({"metrics": Dict({k: Float(finite=False) for k in
                                                        ("has0_acc2", "has0_f1", "non0_acc2", "non0_f1", "acc5", "acc7", "mae", "corr")}),
-                                      "predictions": Array((n,), "float"), "training_mode_restored": Bool()}))
+                                      "predictions": Array((n,), "float"), "training_mode_restored": Bool()}, extra=True))
     labels = make_sentiment_data(n, seed).labels.astype(np.float64)
     expected = mmsa_reference(got["predictions"], labels)
+    swapped = mmsa_reference(labels, got["predictions"])
+    if any(not np.isclose(got["metrics"][k], v, atol=1e-5, rtol=1e-5) for k, v in expected.items()) and all(
+            np.isclose(got["metrics"][k], v, atol=1e-5, rtol=1e-5, equal_nan=True) for k, v in swapped.items()):
+        raise AssertionError("evaluate_sentiment_model's metrics match sentiment_metrics(labels, predictions): the "
+                             "arguments are swapped (predictions first, as the metrics exercise defines it)")
     for key, value in expected.items():
         close(got["metrics"][key], value, f"evaluate_sentiment_model()[{key!r}] differs from MMSA's metric on the model's "
               "eval-mode predictions (dropout must be off: model.eval() and torch.no_grad())", atol=1e-5, rtol=1e-5)
 
 
+EVALUATE_REPLY = {"metrics": Dict({}, extra=True), "predictions": Array((20,), "float"), "training_mode_restored": Bool(),
+                  "eval_mode_kept": Bool()}
+
+
 @task("evaluate_sentiment_model", points=1)
 def test_evaluate_function_restores_training_mode(student, check_seed):
     got = student.probe(P + "evaluate_function", feature_dims(), check_seed % 1_000_000, 20,
-                        returns=Dict({"metrics": Dict({}, extra=True), "predictions": Array((20,), "float"),
-                                      "training_mode_restored": Bool()}))
+                        returns=Dict(EVALUATE_REPLY))
     if not got["training_mode_restored"]:
         raise AssertionError("evaluate_sentiment_model left a model that was in training mode in eval mode "
                              "(restore it with model.train(was_training))")
+    if not got["eval_mode_kept"]:
+        raise AssertionError("evaluate_sentiment_model left a model that was in eval mode in training mode "
+                             "(restore the mode it had: model.train(was_training), not model.train())")
+
+
+@task("evaluate_sentiment_model", points=1)
+def test_evaluate_function_returns_predictions_in_data_order(student, check_seed):
+    got = student.probe(P + "evaluate_function", feature_dims(), check_seed % 1_000_000, 20, with_predictions=True,
+                        returns=Dict({**EVALUATE_REPLY, "returned_predictions": Array((20,), "float")}))
+    returned, expected = got["returned_predictions"], got["predictions"]
+    if not np.allclose(returned, expected, atol=1e-5, rtol=1e-5) and np.allclose(np.sort(returned), np.sort(expected),
+                                                                                  atol=1e-5, rtol=1e-5):
+        raise AssertionError("evaluate_sentiment_model(return_predictions=True): the predictions are right but not in the "
+                             "order of data (no shuffling when evaluating)")
+    close(returned, expected, "evaluate_sentiment_model(return_predictions=True)'s predictions differ from the model's "
+          "eval-mode scores in data order", atol=1e-5, rtol=1e-5)

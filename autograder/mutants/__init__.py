@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -164,6 +165,9 @@ def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: st
         return Outcome(topic, entry.name, kind, entry.tasks, 0.0, 0.0, "", expected, [str(exc)])
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"mutant-{topic}-") as tmp:
+        for sibling in SOLUTIONS.glob("*.py"):  # a topic may import another (`from .metrics import ...`)
+            if sibling.name != f"{topic}.py":
+                shutil.copy(sibling, Path(tmp) / sibling.name)
         (Path(tmp) / f"{topic}.py").write_text(source)
         report = grade(Path(tmp), [topic], device=device, seed=seed, sandbox=False, timeout=timeout,
                        tasks={topic: set(entry.tasks)})

@@ -55,9 +55,17 @@ def cross_modal_block(module, state: dict, target: np.ndarray, source: np.ndarra
 
 
 # ----------------------------------------------------------------------------- the model
-def model_outputs(module, input_dims: dict, config: dict, cases: list, seed: int = 0, *, device: str) -> list:
-    """Build the model once (eval mode) and return its (B,) output for each (features, masks) case."""
+def model_outputs(module, input_dims: dict, config: dict, cases: list, seed: int = 0, weight_scale: float = 1.0, *,
+                  device: str) -> list:
+    """Build the model once (eval mode) and return its (B,) output for each (features, masks) case.
+
+    weight_scale multiplies every parameter first (large values push any unbounded head far outside [-3, 3]).
+    """
     model = _build_model(module, input_dims, config, seed, device).eval()
+    if weight_scale != 1.0:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(float(weight_scale))
     outputs = []
     with torch.no_grad():
         for features, masks in cases:
@@ -80,6 +88,33 @@ def model_gradients(module, input_dims: dict, config: dict, features: dict, mask
         weight = getattr(projections[m], "weight", None) if projections is not None and m in projections else None
         out["projection"][m] = -1.0 if weight is None else (float(weight.grad.norm()) if weight.grad is not None else 0.0)
     return out
+
+
+def cross_modal_block_calls(module, input_dims: dict, config: dict, features: dict, masks: dict, seed: int = 0, *,
+                            device: str) -> list:
+    """Run the model once (eval mode) and list every call of a learner CrossModalBlock inside it.
+
+    Each call is [target length, source length, source length of the mask (-1: no mask)], the lengths
+    being the sequences' dim 1; the grader matches them with the modalities' (distinct) lengths.
+    """
+    model = _build_model(module, input_dims, config, seed, device).eval()
+    calls = []
+
+    def record(block, args, kwargs):
+        values = list(args) + [kwargs[k] for k in ("target", "source", "source_padding_mask") if k in kwargs]
+        target, source = values[0], values[1]
+        mask = values[2] if len(values) > 2 else None
+        calls.append([int(target.shape[1]), int(source.shape[1]), -1 if mask is None else int(mask.shape[-1])])
+
+    handles = [m.register_forward_pre_hook(record, with_kwargs=True) for m in model.modules()
+               if isinstance(m, module.CrossModalBlock)]
+    try:
+        with torch.no_grad():
+            model(*_tensors(features, masks, device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
 
 
 def train_model_and_predict(module, input_dims: dict, config: dict, train_seed: int, n_train: int, epochs: int,
@@ -136,8 +171,10 @@ class PooledLinear(nn.Module):
         self.modalities = tuple(input_dims)
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(sum(input_dims.values()), 1)
+        self.modes_seen: list[bool] = []  # self.training at every call
 
     def forward(self, features: dict, padding_masks: dict) -> torch.Tensor:
+        self.modes_seen.append(bool(self.training))
         pooled = []
         for m in self.modalities:
             real = (~padding_masks[m]).unsqueeze(-1).to(features[m].dtype)
@@ -174,8 +211,35 @@ def train_function(module, input_dims: dict, train_seed: int, n_train: int, epoc
     return {"history": plain_history, "before": before, "after": after}
 
 
-def evaluate_function(module, input_dims: dict, data_seed: int, n: int, *, device: str) -> dict:
-    """The learner's evaluate_sentiment_model on a trusted PooledLinear (dropout 0.5), and its true predictions."""
+def train_steps(module, input_dims: dict, train_seed: int, n_train: int, epochs: int, lr: float,
+                max_grad_norm, weight_decay: float, *, device: str) -> dict:
+    """A few full-batch steps of the learner's train_sentiment_model on a trusted PooledLinear (dropout 0).
+
+    With batch_size = n_train every epoch is one optimizer step on the whole set, whatever the
+    shuffling, so the grader can recompute every step. The model is handed over in eval mode.
+    Returns its parameters before and after, the learner's history, the mode of every forward call
+    during training and the mode it was left in.
+    """
+    data = make_sentiment_data(int(n_train), int(train_seed))
+    model = _pooled_linear(input_dims, train_seed, 0.0, device).eval()
+    initial = {name: _numpy(p) for name, p in model.named_parameters()}
+    with one_cpu_thread():
+        history = module.train_sentiment_model(model, data, epochs=int(epochs), lr=float(lr), batch_size=int(n_train),
+                                               device=device, seed=int(train_seed), max_grad_norm=max_grad_norm,
+                                               weight_decay=float(weight_decay))
+    return {"initial": initial, "final": {name: _numpy(p) for name, p in model.named_parameters()},
+            "train_loss": [float(v) for v in dict(history)["train_loss"]],
+            "modes_during_training": [bool(v) for v in model.modes_seen], "training_after": bool(model.training)}
+
+
+def evaluate_function(module, input_dims: dict, data_seed: int, n: int, with_predictions: bool = False, *,
+                      device: str) -> dict:
+    """The learner's evaluate_sentiment_model on a trusted PooledLinear (dropout 0.5), and its true predictions.
+
+    Called on the model in training mode (its metrics are returned), then in eval mode; reports the
+    mode the model was left in after each call. with_predictions: a third call with
+    return_predictions=True, whose predictions are returned as "returned_predictions".
+    """
     data = make_sentiment_data(int(n), int(data_seed))
     model = _pooled_linear(input_dims, data_seed, 0.5, device)
     with torch.no_grad():
@@ -183,9 +247,22 @@ def evaluate_function(module, input_dims: dict, data_seed: int, n: int, *, devic
     model.train()  # the learner's function must switch dropout off itself
     metrics = module.evaluate_sentiment_model(model, data, device=device)
     mode_after = bool(model.training)
+    model.eval()
+    module.evaluate_sentiment_model(model, data, device=device)
+    eval_mode_kept = not model.training
+    reply = {"metrics": {str(k): float(v) for k, v in dict(metrics).items()}, "training_mode_restored": mode_after,
+             "eval_mode_kept": eval_mode_kept}
+    if with_predictions:
+        model.eval()
+        returned = module.evaluate_sentiment_model(model, data, device=device, return_predictions=True)
+        predictions = returned[1] if isinstance(returned, tuple) and len(returned) == 2 else returned
+        if isinstance(predictions, torch.Tensor):
+            predictions = predictions.detach().cpu().numpy()
+        if isinstance(predictions, (list, np.ndarray)):
+            predictions = np.asarray(predictions, dtype=np.float64)
+        reply["returned_predictions"] = predictions
     features, masks = data.padded(tuple(input_dims))
     model.eval()
     with torch.no_grad():
-        predictions = _numpy(model(*_tensors(features, masks, device)))
-    return {"metrics": {str(k): float(v) for k, v in dict(metrics).items()}, "predictions": predictions,
-            "training_mode_restored": mode_after}
+        reply["predictions"] = _numpy(model(*_tensors(features, masks, device)))
+    return reply
