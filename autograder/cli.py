@@ -151,6 +151,8 @@ def cmd_mutants(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=mutants.MUTANT_SEED, help=f"grading seed (default {mutants.MUTANT_SEED})")
     p.add_argument("--device", default="cpu", help="auto|cpu|cuda (default cpu)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the outcomes as JSON")
+    p.add_argument("--fast", action="store_true", help="stop each mutant at its first failing check (as the test "
+                   "suite does; 'after' then counts only the checks that ran)")
     args = p.parse_args(argv)
     try:
         topics, tasks = parse_selection(args.only)
@@ -168,7 +170,7 @@ def cmd_mutants(argv: list[str]) -> int:
     for t, r in reference.items():
         for c in r.checks:
             before[(t, c.task)] += c.points if c.passed else 0.0
-    outcomes = mutants.grade_catalogue(selection, seed=args.seed, device=args.device, jobs=args.jobs)
+    outcomes = mutants.grade_catalogue(selection, seed=args.seed, device=args.device, jobs=args.jobs, fast=args.fast)
     print(mutants.render(outcomes, before))
     if args.json:
         import json

@@ -185,6 +185,7 @@ def grade(
     isolation: str = "auto",
     strict: bool = False,
     tasks: dict[str, set[str]] | None = None,
+    first_failure: bool = False,
 ) -> Report:
     """Grade `submission` (folder, zip, .py or .ipynb) on `topics`; never raises for learner code.
 
@@ -192,6 +193,7 @@ def grade(
     autograder.sandbox); strict=True refuses to grade below the strong level. Both raise
     IsolationUnavailable before anything runs when the level cannot be had.
     tasks: {topic: {task, ...}} grades only those tasks of those topics (others of the topic are not run).
+    first_failure=True stops at the first failing check (the mutant catalogue needs no more than that).
     """
     from mmprep.device import resolve_device
 
@@ -223,6 +225,8 @@ def grade(
         selected = [f"{topic}.{task}" for topic, names in sorted((tasks or {}).items()) for task in sorted(names)]
         if selected:
             args += ["--tasks", ",".join(selected)]
+        if first_failure:
+            args.append("--exitfirst")
         if junit is not None:
             args += ["--junitxml", str(Path(junit).resolve())]
         # pytest's own terminal output is replaced by our report; keep the grader's stdout clean

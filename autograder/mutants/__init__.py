@@ -153,8 +153,12 @@ class Outcome:
 
 
 def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: str = "cpu",
-                timeout: float = 120.0) -> Outcome:
-    """Grade one catalogue entry in-process on its own task(s) only."""
+                timeout: float = 120.0, fast: bool = False) -> Outcome:
+    """Grade one catalogue entry in-process on its own task(s) only.
+
+    fast=True stops a mutant's grading at its first failing check: enough to prove it caught (the checks after it,
+    often training, need not run), but `earned`/`possible` then cover only the checks that ran.
+    """
     from autograder.grading import grade
 
     kind = "mutant" if isinstance(entry, Mutant) else "variant"
@@ -170,7 +174,7 @@ def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: st
                 shutil.copy(sibling, Path(tmp) / sibling.name)
         (Path(tmp) / f"{topic}.py").write_text(source)
         report = grade(Path(tmp), [topic], device=device, seed=seed, sandbox=False, timeout=timeout,
-                       tasks={topic: set(entry.tasks)})
+                       tasks={topic: set(entry.tasks)}, first_failure=fast and kind == "mutant")
     checks = [c for c in report.checks if c.task in entry.tasks]
     failing = [c.feedback for c in checks if not c.passed]
     problems = list(report.problems)
@@ -182,9 +186,9 @@ def grade_entry(topic: str, entry: Entry, *, seed: int = MUTANT_SEED, device: st
                    round(time.monotonic() - started, 2))
 
 
-def _grade_in_worker(args: tuple[str, str, int, str]) -> Outcome:
-    topic, name, seed, device = args
-    return grade_entry(topic, find(topic, name), seed=seed, device=device)
+def _grade_in_worker(args: tuple[str, str, int, str, bool]) -> Outcome:
+    topic, name, seed, device, fast = args
+    return grade_entry(topic, find(topic, name), seed=seed, device=device, fast=fast)
 
 
 def _one_thread() -> None:
@@ -194,9 +198,9 @@ def _one_thread() -> None:
 
 
 def grade_catalogue(selection: list[tuple[str, Entry]], *, seed: int = MUTANT_SEED, device: str = "cpu",
-                    jobs: int = 1, progress=None) -> list[Outcome]:
+                    jobs: int = 1, fast: bool = False, progress=None) -> list[Outcome]:
     """Grade many entries, in `jobs` processes (spawned: torch is not fork-safe once used)."""
-    work = [(topic, entry.name, seed, device) for topic, entry in selection]
+    work = [(topic, entry.name, seed, device, fast) for topic, entry in selection]
     if jobs <= 1:
         _one_thread()
         outcomes = []
