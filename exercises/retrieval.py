@@ -77,9 +77,14 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale) -> t
 class ImageEncoder(nn.Module):
     """A small CNN: (B, 3, H, W) images in [0, 1] -> (B, embed_dim) vectors (not normalised).
 
+    Any image size from 24x24 up.
+
     Keep where things are: retrieval asks "a red circle on the left", so do not average the
-    feature map away completely (pool to a small grid, e.g. 3x3, then flatten and project).
-    A torchvision resnet18(weights=None) also works but trains far slower on a CPU.
+    feature map away completely (pool to a small grid, e.g. 3x3, then flatten and project): the same
+    object moved from the left to the right must give another vector, even before training.
+    An image's vector does not depend on the other images of the batch (in eval mode).
+    A torchvision resnet18(weights=None) with its global pooling replaced by a grid also works, but
+    trains far slower on a CPU.
     """
 
     def __init__(self, embed_dim: int, width: int = 32):
@@ -94,9 +99,10 @@ class ImageEncoder(nn.Module):
 class TextEncoder(nn.Module):
     """Token ids -> (B, embed_dim) vectors (not normalised): embeddings, masked mean, small MLP.
 
-    tokens: (B, L) int64 from `mmprep.text.WordTokenizer`, padded with `pad_id` (0).
-    Padding must not change the result: encoding a caption padded to L=8 or to L=30 gives the
-    same vector. A caption with no word (all padding) must not divide by zero.
+    tokens: (B, L) int64 from `mmprep.text.WordTokenizer`, padded with `pad_id` (0 by default; honour
+    the `pad_id` given). Padding must not change the result: encoding a caption padded to L=8 or to
+    L=30 gives the same vector; every real word counts. A caption with no word (all padding) must
+    not divide by zero.
     A masked mean is a bag of words: it cannot tell "a red circle and a blue square" from
     "a blue circle and a red square" (the lesson measures this); a small Transformer can.
     """
@@ -113,6 +119,7 @@ class TextEncoder(nn.Module):
 class DualEncoder(nn.Module):
     """Two towers and a learnable temperature, as CLIP.
 
+    self.image_encoder, self.text_encoder: the two towers given.
     self.logit_scale: nn.Parameter holding the LOG of the scale, initialised to ln(1/0.07);
     `scale()` returns exp(logit_scale clamped to [0, ln 100]), so the scale stays in [1, 100].
     encode_image / encode_text return unit vectors (L2 norm 1 per row).
@@ -149,7 +156,9 @@ def train_dual_encoder(model: DualEncoder, images, tokens, caption_image, *, ste
     tokens:        (M, L) int64 caption ids from the tokenizer, padded with 0.
     caption_image: (M,) int64, the image each caption describes (several captions per image).
     Each step draws `batch_size` DIFFERENT images (min(batch_size, N)), one random caption of
-    each, so no image is its own false negative; AdamW(lr); the model ends in eval mode on `device`.
+    each, so no image is its own false negative; the step's loss is `clip_loss` of the batch with
+    the model's scale(); fresh gradients every step (zero_grad); torch.optim.AdamW(lr) over all
+    parameters, the temperature too. The model ends in eval mode on `device`.
     Draws come from `seed` (a torch.Generator), so two runs with one seed train alike.
     """
     raise NotImplementedError('retrieval: task train_dual_encoder — Train `model` with `clip_loss` on (image, caption) pairs; returns the loss of every step')
@@ -161,16 +170,18 @@ class EmbeddingIndex:
 
     metric: "cosine" (vectors and queries are L2-normalised; a zero vector is an error) or
             "ip" (raw inner product).
-    add(vectors (n, d), ids=None): ids default to 0, 1, 2, ... continuing from the last add;
-            ids must be non-negative integers, unique across the whole index.
+    add(vectors (n, d), ids=None): ids default to the next integers after the largest id so far
+            (0, 1, 2, ... in an empty index); ids must be non-negative integers, unique across
+            the whole index.
     search(queries (Q, d) or (d,), k) -> (scores (Q, k) float32, ids (Q, k) int64), best first;
             equal scores are ordered by LOWER id; where the index holds fewer than k items the
             missing places get id -1 and score -inf.
     Memory: scores are computed for a block of queries at a time (at most `block_elements`
             = 2**22 scores, 16 MiB of float32), so a search over N = 10^6 items with 10^4
-            queries never holds the full (Q, N) matrix (40 GB). The graded check allows a few
-            hundred MiB of extra memory where the full matrix would take 460 MiB.
-    save(path) writes one file in a plain format (NumPy .npz, no pickle); load(path) reads it.
+            queries never holds the full (Q, N) matrix (40 GB). The graded check allows 256 MiB
+            of extra memory where the full matrix would take 460 MiB.
+    save(path) writes one file in a plain format (NumPy .npz, no pickle); load(path) reads it back
+            (the same metric, ids and search results).
     Wrong dimension, NaN/inf, k < 1, bad ids -> ValueError.
     """
 

@@ -69,6 +69,19 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale) -> t
     every row is uniform and the loss is ln N. Shapes that differ, N = 0 -> ValueError.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # InfoNCE both ways: pair i is the right "class" of row i among the N candidates of the batch.
+    # Traps: L2-normalise each ROW (dim=-1); logit_scale is already exp'ed: MULTIPLY by it (no exp, no
+    # divide); average the image->text and text->image cross-entropies (not one of them, not their sum).
+    ### HINT 2
+    # 1. validate: both (N, d), same shape, N >= 1 (ValueError otherwise)
+    # 2. normalise both with F.normalize(..., dim=-1)
+    # 3. logits = logit_scale * image @ text.T (N, N); targets = arange(N) on the logits' device
+    # 4. loss = (CE(logits, targets) + CE(logits.T, targets)) / 2, a 0-d tensor
+    ### HINT 3
+    # logits = logit_scale * image_emb @ text_emb.T
+    # return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+    ### END HINTS
     if image_emb.ndim != 2 or text_emb.ndim != 2:
         raise ValueError(f"image_emb and text_emb must be (N, d), got {tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
     if image_emb.shape != text_emb.shape:
@@ -87,14 +100,31 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale) -> t
 class ImageEncoder(nn.Module):
     """A small CNN: (B, 3, H, W) images in [0, 1] -> (B, embed_dim) vectors (not normalised).
 
+    Any image size from 24x24 up.
+
     Keep where things are: retrieval asks "a red circle on the left", so do not average the
-    feature map away completely (pool to a small grid, e.g. 3x3, then flatten and project).
-    A torchvision resnet18(weights=None) also works but trains far slower on a CPU.
+    feature map away completely (pool to a small grid, e.g. 3x3, then flatten and project): the same
+    object moved from the left to the right must give another vector, even before training.
+    An image's vector does not depend on the other images of the batch (in eval mode).
+    A torchvision resnet18(weights=None) with its global pooling replaced by a grid also works, but
+    trains far slower on a CPU.
     """
 
     def __init__(self, embed_dim: int, width: int = 32):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # A small CNN whose vector still knows WHERE things are: pool to a small grid, not to 1x1.
+        # Traps: a global average/max pool (or pooling one axis away) maps a moved object to the same vector;
+        # no batch statistics of the input (each image alone); the output size is embed_dim, not a constant.
+        ### HINT 2
+        # 1. a few Conv2d + ReLU (strided ones are cheap): (B, 3, H, W) -> (B, C, h, w)
+        # 2. nn.AdaptiveMaxPool2d(3) (or Avg): (B, C, 3, 3), whatever H, W >= 24
+        # 3. flatten(1) -> (B, 9C); nn.Linear(9C, embed_dim) -> (B, embed_dim)
+        ### HINT 3
+        # nn.AdaptiveMaxPool2d(3) ... self.head = nn.Linear(channels * 9, embed_dim)
+        # return self.head(self.features(images).flatten(1))
+        ### END HINTS
         if embed_dim < 1:
             raise ValueError(f"embed_dim must be >= 1, got {embed_dim}")
         self.features = nn.Sequential(
@@ -116,9 +146,10 @@ class ImageEncoder(nn.Module):
 class TextEncoder(nn.Module):
     """Token ids -> (B, embed_dim) vectors (not normalised): embeddings, masked mean, small MLP.
 
-    tokens: (B, L) int64 from `mmprep.text.WordTokenizer`, padded with `pad_id` (0).
-    Padding must not change the result: encoding a caption padded to L=8 or to L=30 gives the
-    same vector. A caption with no word (all padding) must not divide by zero.
+    tokens: (B, L) int64 from `mmprep.text.WordTokenizer`, padded with `pad_id` (0 by default; honour
+    the `pad_id` given). Padding must not change the result: encoding a caption padded to L=8 or to
+    L=30 gives the same vector; every real word counts. A caption with no word (all padding) must
+    not divide by zero.
     A masked mean is a bag of words: it cannot tell "a red circle and a blue square" from
     "a blue circle and a red square" (the lesson measures this); a small Transformer can.
     """
@@ -126,6 +157,19 @@ class TextEncoder(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int, width: int = 64, pad_id: int = 0):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # A bag of words: the MEAN of the real words' embeddings, then a small MLP.
+        # Traps: a plain mean over L (or the last position) lets padding in; mask the given pad_id (not 0);
+        # divide by each caption's OWN word count, clamped to >= 1 so an all-padding caption gives no NaN.
+        ### HINT 2
+        # 1. __init__: nn.Embedding(vocab_size, width, padding_idx=pad_id); MLP width -> 2*width -> embed_dim
+        # 2. forward: mask = (tokens != pad_id) as float, (B, L, 1); embeddings (B, L, width)
+        # 3. summed = (emb * mask).sum(dim=1) (B, width); count = mask.sum(dim=1).clamp(min=1) (B, 1)
+        # 4. mlp(summed / count) -> (B, embed_dim)
+        ### HINT 3
+        # mask = (tokens != self.pad_id).unsqueeze(-1).to(self.embedding.weight.dtype)
+        # mean = (self.embedding(tokens) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        ### END HINTS
         if vocab_size < 2 or embed_dim < 1:
             raise ValueError(f"vocab_size must be >= 2 and embed_dim >= 1, got {vocab_size}, {embed_dim}")
         self.pad_id = pad_id
@@ -146,6 +190,7 @@ class TextEncoder(nn.Module):
 class DualEncoder(nn.Module):
     """Two towers and a learnable temperature, as CLIP.
 
+    self.image_encoder, self.text_encoder: the two towers given.
     self.logit_scale: nn.Parameter holding the LOG of the scale, initialised to ln(1/0.07);
     `scale()` returns exp(logit_scale clamped to [0, ln 100]), so the scale stays in [1, 100].
     encode_image / encode_text return unit vectors (L2 norm 1 per row).
@@ -155,6 +200,19 @@ class DualEncoder(nn.Module):
     def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module):
         super().__init__()
         ### BEGIN SOLUTION
+        ### HINT 1
+        # CLIP's two towers plus a LEARNED temperature, stored as the log of the scale (an nn.Parameter).
+        # Traps: init to ln(1/0.07), not 1/0.07; scale() clamps the LOG to [0, ln 100] and then exps it (no
+        # detach); encoders' outputs are L2-normalised per row (dim=-1), not over the batch.
+        ### HINT 2
+        # 1. __init__: keep both towers; self.logit_scale = nn.Parameter(0-d tensor ln(1/0.07))
+        # 2. scale(): clamp logit_scale to [0, ln 100], exp -> 0-d tensor in [1, 100]
+        # 3. encode_image / encode_text: tower output (B, d) -> F.normalize(..., dim=-1)
+        # 4. forward: (encode_image(images), encode_text(tokens), scale())
+        ### HINT 3
+        # self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        # return self.logit_scale.clamp(0.0, math.log(100.0)).exp()
+        ### END HINTS
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
@@ -194,10 +252,26 @@ def train_dual_encoder(model: DualEncoder, images, tokens, caption_image, *, ste
     tokens:        (M, L) int64 caption ids from the tokenizer, padded with 0.
     caption_image: (M,) int64, the image each caption describes (several captions per image).
     Each step draws `batch_size` DIFFERENT images (min(batch_size, N)), one random caption of
-    each, so no image is its own false negative; AdamW(lr); the model ends in eval mode on `device`.
+    each, so no image is its own false negative; the step's loss is `clip_loss` of the batch with
+    the model's scale(); fresh gradients every step (zero_grad); torch.optim.AdamW(lr) over all
+    parameters, the temperature too. The model ends in eval mode on `device`.
     Draws come from `seed` (a torch.Generator), so two runs with one seed train alike.
     """
     ### BEGIN SOLUTION
+    ### HINT 1
+    # Contrastive training: each step, b DIFFERENT images (no replacement: a duplicate is a false negative),
+    # one RANDOM caption of each (look it up via caption_image, not caption i for image i), clip_loss with
+    # scale(). Traps: every draw from the seeded torch.Generator; logit_scale is optimised too; eval() last.
+    ### HINT 2
+    # 1. validate; group caption indices by image (argsort caption_image, bincount, cumulative starts)
+    # 2. gen = torch.Generator().manual_seed(seed); model.to(device).train(); AdamW(model.parameters(), lr)
+    # 3. each step: picked = randperm(n, generator=gen)[:b]; a random offset < counts[picked] picks a caption
+    # 4. image_emb, text_emb, scale = model(images[picked], tokens[captions]); loss = clip_loss(...)
+    # 5. zero_grad, backward, step (in that order); record float(loss); model.eval() after the loop
+    ### HINT 3
+    # picked = torch.randperm(n, generator=gen)[:b]
+    # captions = order[starts[picked] + (torch.rand(b, generator=gen) * counts[picked]).long()]
+    ### END HINTS
     if steps < 1 or batch_size < 2:
         raise ValueError(f"steps must be >= 1 and batch_size >= 2, got {steps}, {batch_size}")
     images = _as_images(images, device)
@@ -242,16 +316,18 @@ class EmbeddingIndex:
 
     metric: "cosine" (vectors and queries are L2-normalised; a zero vector is an error) or
             "ip" (raw inner product).
-    add(vectors (n, d), ids=None): ids default to 0, 1, 2, ... continuing from the last add;
-            ids must be non-negative integers, unique across the whole index.
+    add(vectors (n, d), ids=None): ids default to the next integers after the largest id so far
+            (0, 1, 2, ... in an empty index); ids must be non-negative integers, unique across
+            the whole index.
     search(queries (Q, d) or (d,), k) -> (scores (Q, k) float32, ids (Q, k) int64), best first;
             equal scores are ordered by LOWER id; where the index holds fewer than k items the
             missing places get id -1 and score -inf.
     Memory: scores are computed for a block of queries at a time (at most `block_elements`
             = 2**22 scores, 16 MiB of float32), so a search over N = 10^6 items with 10^4
-            queries never holds the full (Q, N) matrix (40 GB). The graded check allows a few
-            hundred MiB of extra memory where the full matrix would take 460 MiB.
-    save(path) writes one file in a plain format (NumPy .npz, no pickle); load(path) reads it.
+            queries never holds the full (Q, N) matrix (40 GB). The graded check allows 256 MiB
+            of extra memory where the full matrix would take 460 MiB.
+    save(path) writes one file in a plain format (NumPy .npz, no pickle); load(path) reads it back
+            (the same metric, ids and search results).
     Wrong dimension, NaN/inf, k < 1, bad ids -> ValueError.
     """
 
@@ -259,6 +335,20 @@ class EmbeddingIndex:
 
     def __init__(self, dim: int, metric: str = "cosine"):
         ### BEGIN SOLUTION
+        ### HINT 1
+        # A flat index: vectors + ids scored by inner product (cosine: queries normalised too; zero: error),
+        # one block of queries at a time (block_elements // N rows), never the full (Q, N) matrix. Traps:
+        # ties by LOWER id; empty places id -1 / -inf; default ids follow the largest id; ids unique overall.
+        ### HINT 2
+        # 1. __init__/add: validate, then store (n, d) float32 vectors and (n,) int64 ids (append: torch.cat)
+        # 2. search: scores/ids prefilled with -inf / -1 (Q, k); kk = min(k, N)
+        # 3. per block of queries: s = q_block @ vectors.T (b, N); topk(s, kk); if the kk-th score is tied,
+        #    take all candidates >= it; order by (-score, id) with np.lexsort
+        # 4. save: np.savez of vectors, ids, metric, dim into an open file; load: np.load(allow_pickle=False)
+        ### HINT 3
+        # block = max(1, self.block_elements // n); s = q[lo : lo + block] @ self._vectors.T
+        # order = np.lexsort((ids_np, -top_np), axis=-1)  # by score, then by lower id
+        ### END HINTS
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
         if metric not in METRICS:
@@ -385,6 +475,20 @@ class RetrievalSystem:
     def encode_images(self, images) -> np.ndarray:
         """(N, 3, H, W) -> (N, d) float32 unit vectors."""
         ### BEGIN SOLUTION
+        ### HINT 1
+        # Encode galleries once (eval, no_grad, in batches) with the model's UNIT-vector encoders, keep them
+        # in cosine EmbeddingIndexes, answer queries with index.search. Traps: keep the last short batch; one
+        # string is ONE query; search_image searches the CAPTION index; index_* add to an existing index.
+        ### HINT 2
+        # 1. encode_images/texts: batches of batch_size -> model.encode_image/_text -> float32 CPU (n, d)
+        # 2. index_images/captions: create EmbeddingIndex(d, "cosine") on first use, then .add(vectors, ids)
+        # 3. search_text -> image_index.search(encode_texts(query), k); search_image -> caption_index
+        # 4. evaluate: scores = text @ image.T (M, N), relevant[m, caption_image[m]] = True; recall_at_k and
+        #    median_rank on (scores, relevant) for t2i and on the transposes for i2t
+        ### HINT 3
+        # texts = [texts] if isinstance(texts, str) else list(texts)
+        # for name, s, r in (("t2i", scores, relevant), ("i2t", scores.T, relevant.T)): ...
+        ### END HINTS
         images = _as_images(images, "cpu")
         out = []
         with torch.no_grad():

@@ -173,3 +173,43 @@ def test_shape_pairs_won_is_one_half_for_a_shape_blind_ranking():
     other = np.flatnonzero(same_place[q] - agrees[q])[0]
     one_off[q, other] = 2.0
     assert shape_pairs_won(one_off, scenes, combos) == pytest.approx(1 - 2 / 384)
+
+
+# ----------------------------------------------------------------------------- premises of the graded checks
+def test_moved_object_pairs_fool_exactly_the_encoders_that_pool_everything():
+    """The ImageEncoder check's images: global pooling maps both images of a pair to one vector, a grid does not."""
+    import torch
+    from torch import nn
+
+    from autograder.checks.test_retrieval import moved_object_images
+    from solutions.retrieval import ImageEncoder
+
+    images = torch.tensor(moved_object_images(np.random.default_rng(0)))
+    for pool, keeps_places in ((nn.AdaptiveAvgPool2d(1), False), (nn.AdaptiveMaxPool2d(1), False),
+                               (nn.AdaptiveMaxPool2d(3), True), (nn.AdaptiveAvgPool2d(3), True)):
+        for seed in range(3):
+            torch.manual_seed(seed)
+            encoder = ImageEncoder(16).eval()
+            encoder.features[-1] = pool
+            with torch.no_grad():
+                features = encoder.features(images).flatten(1).double()
+            change = (features[0::2] - features[1::2]).norm(dim=1) / features[0::2].norm(dim=1)
+            if keeps_places:
+                assert change.min() > 1e-2, (pool, seed, change)
+            else:
+                assert change.max() < 1e-6, (pool, seed, change)
+
+
+@pytest.mark.parametrize("use_malloc", [True, False], ids=["malloc", "resident-set"])
+def test_memory_sampler_sees_a_held_buffer_and_not_a_small_one(use_malloc):
+    from autograder.probes.retrieval import _hold, _MemorySampler
+
+    sampler = _MemorySampler(use_malloc=use_malloc)
+    assert sampler.source == ("malloc" if use_malloc else "resident set")
+    try:
+        big = sampler.measure(lambda: _hold(96 * 2**20, 0.05))
+        small = sampler.measure(lambda: _hold(2**20, 0.05))
+    finally:
+        sampler.close()
+    assert 90 <= (big["peak"] - big["base"]) / 2**20 < 140 and big["samples"] > 0
+    assert (small["peak"] - small["base"]) / 2**20 < 40

@@ -5,14 +5,19 @@ Each returns plain data (floats, arrays, dicts, lists of str); the checks comput
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import resource
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.probes import one_cpu_thread
 from mmprep.data.shapes import make_shapes
@@ -95,6 +100,25 @@ def encoders(module, images, tokens, padded_tokens, vocab_size: int, embed_dim: 
     return out
 
 
+def image_encoder_outputs(module, images, embed_dim: int, seed: int, *, device: str):
+    """A fresh ImageEncoder (eval mode) on a batch of images, and on each image alone."""
+    torch.manual_seed(seed)
+    encoder = module.ImageEncoder(embed_dim).to(device).eval()
+    x = torch.tensor(images, dtype=torch.float32, device=device)
+    with torch.no_grad():
+        batch = _numpy(encoder(x), np.float64)
+        alone = np.concatenate([_numpy(encoder(x[i : i + 1]), np.float64) for i in range(len(x))])
+    return {"batch": batch, "alone": alone}
+
+
+def text_encoder_outputs(module, batches, vocab_size: int, embed_dim: int, pad_id: int, seed: int, *, device: str):
+    """A fresh TextEncoder(vocab_size, embed_dim, pad_id=pad_id) (eval mode) on each (B, L) token batch."""
+    torch.manual_seed(seed)
+    encoder = module.TextEncoder(vocab_size, embed_dim, pad_id=pad_id).to(device).eval()
+    with torch.no_grad():
+        return [_numpy(encoder(torch.tensor(t, dtype=torch.long, device=device)), np.float64) for t in batches]
+
+
 # ----------------------------------------------------------------------------- index
 def _looks_pickled(path: Path) -> bool:
     """True for a pickle stream, or a zip (torch.save, np.savez with objects) holding one."""
@@ -154,6 +178,8 @@ def index_bad_inputs(module, dim: int, *, device: str):
         "search with a NaN query": lambda: fresh().search(nan[:3], 3),
         "search with k=0": lambda: fresh().search(good[:2], 0),
         "add with a repeated id": lambda: fresh().add(good[:2], ids=np.array([0, 1])),
+        "add with a negative id": lambda: fresh().add(good[:2], ids=np.array([10, -2])),
+        "add of a zero vector (metric 'cosine')": lambda: fresh().add(np.zeros((1, dim))),
     }
     out = {}
     for case, call in cases.items():
@@ -167,29 +193,88 @@ def index_bad_inputs(module, dim: int, *, device: str):
     return out
 
 
-def _peak_rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak RSS to the current RSS
-        return True
-    except OSError:
-        return False
+class _MemorySampler:
+    """The peak memory of this process while a block runs, sampled by a thread every `interval` seconds
+    (torch and NumPy release the GIL in their kernels, and pure Python yields it every few ms, so a
+    buffer that lives longer than that is seen). Nothing here needs a privilege, so it works at every
+    isolation level (resetting the peak through /proc/self/clear_refs does not: writing there needs rights
+    the sandbox's worker lacks).
+
+    With glibc (mallinfo2) it samples the bytes malloc has handed out and not taken back (NumPy and
+    torch's CPU tensors both allocate through malloc): exact live memory, whatever glibc keeps for reuse.
+    Elsewhere it samples the resident set (/proc/self/statm), plus getrusage's all-time peak, exact
+    whenever the block sets a new one. `source` says which; OSError where neither exists.
+    """
+
+    def __init__(self, interval: float = 0.0005, use_malloc: bool = True):
+        self.interval = interval
+        mallinfo2 = None
+        try:
+            if use_malloc:
+                mallinfo2 = ctypes.CDLL(None).mallinfo2
+                mallinfo2.restype = _MallInfo2
+                mallinfo2()
+        except (OSError, AttributeError):
+            mallinfo2 = None
+        if mallinfo2 is not None:
+            self.source, self.fd = "malloc", None
+            self.current = lambda: (lambda info: info.uordblks + info.hblkhd)(mallinfo2())
+        else:
+            self.source = "resident set"
+            self.fd = os.open("/proc/self/statm", os.O_RDONLY)  # OSError when there is no /proc: measured nothing
+            page = os.sysconf("SC_PAGE_SIZE")
+            self.current = lambda: int(os.pread(self.fd, 200, 0).split()[1]) * page
+
+    def measure(self, block) -> dict:
+        """Run `block()`; {"base", "peak" (bytes), "samples", "result"}."""
+        gc.collect()
+        base = self.current()
+        all_time_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        state = {"peak": base, "samples": 0, "stop": False}
+
+        def sample():
+            while not state["stop"]:
+                state["peak"] = max(state["peak"], self.current())
+                state["samples"] += 1
+                time.sleep(self.interval)
+
+        thread = threading.Thread(target=sample, name="memory-sampler", daemon=True)
+        thread.start()
+        try:
+            result = block()
+            state["peak"] = max(state["peak"], self.current())
+        finally:
+            state["stop"] = True
+            thread.join()
+        peak = state["peak"]
+        if self.fd is not None:
+            all_time_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            peak = max(peak, all_time_after if all_time_after > all_time_before else 0)
+        return {"base": base, "peak": peak, "samples": state["samples"], "result": result}
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _hold(nbytes: int, seconds: float) -> None:
+    """Allocate and touch `nbytes`, keep them `seconds`: a buffer the sampler must see."""
+    ballast = np.ones(nbytes // 8)
+    time.sleep(seconds)
+    del ballast
 
 
 def large_index_memory(module, seed: int, n: int, dim: int, num_queries: int, k: int, report: int, *, device: str):
-    """Search N vectors with many queries; return the first `report` rows and the peak extra RSS (MiB).
+    """Search N vectors with many queries; return the first `report` rows and the peak extra memory (MiB).
 
-    Vectors and queries are standard normal float32 drawn from `seed` (the check redraws them).
-    peak_extra_mb is -1 where the OS cannot reset its peak-memory counter.
+    Vectors and queries are standard normal float32 drawn from `seed` (the check redraws them). Before the
+    search the sampler must see a known 64 MiB buffer (`calibration_mb`), else the measurement is
+    reported unavailable (`error`) and the check fails: it never passes for lack of a measurement.
     """
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n, dim), dtype=np.float32)
@@ -197,14 +282,36 @@ def large_index_memory(module, seed: int, n: int, dim: int, num_queries: int, k:
     index = module.EmbeddingIndex(dim, metric="ip")
     index.add(vectors)
     del vectors
-    base = _peak_rss_mb() if _reset_peak_rss() else None
-    started = time.perf_counter()
-    scores, found = index.search(queries, k)
-    seconds = time.perf_counter() - started
-    peak = _peak_rss_mb()
-    extra = -1.0 if base is None or peak is None else peak - base
-    return {"scores": _numpy(scores, np.float64)[:report], "ids": _numpy(found, np.int64)[:report],
-            "shape": list(np.shape(found)), "peak_extra_mb": float(extra), "seconds": float(seconds)}
+    out = {"scores": np.zeros((0, k)), "ids": np.zeros((0, k), dtype=np.int64), "shape": [0, 0], "peak_extra_mb": -1.0,
+           "calibration_mb": -1.0, "gpu_extra_mb": 0.0, "seconds": 0.0, "error": "", "source": ""}
+    try:
+        sampler = _MemorySampler()
+    except OSError as exc:
+        out["error"] = f"neither glibc's mallinfo2 nor /proc/self/statm ({exc.strerror})"
+        return out
+    out["source"] = sampler.source
+    try:
+        seen = sampler.measure(lambda: _hold(64 * 2**20, 0.05))
+        out["calibration_mb"] = (seen["peak"] - seen["base"]) / 2**20
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            gpu_base = torch.cuda.memory_allocated()
+        started = time.perf_counter()
+        got = sampler.measure(lambda: index.search(queries, k))
+        out["seconds"] = time.perf_counter() - started
+        if cuda:
+            torch.cuda.synchronize()
+            out["gpu_extra_mb"] = (torch.cuda.max_memory_allocated() - gpu_base) / 2**20
+    finally:
+        sampler.close()
+    if got["samples"] < 1:
+        out["error"] = "the memory sampler took no sample"
+    scores, found = got["result"]
+    out.update(scores=_numpy(scores, np.float64)[:report], ids=_numpy(found, np.int64)[:report],
+               shape=[int(v) for v in np.shape(found)], peak_extra_mb=(got["peak"] - got["base"]) / 2**20)
+    return out
 
 
 # ----------------------------------------------------------------------------- system
@@ -223,12 +330,17 @@ def _encode(model, tokenizer, images, texts, device: str):
 
 
 def system(module, images, captions, caption_image, image_ids, caption_ids, queries, query_images, k: int,
-           embed_dim: int, seed: int, *, device: str):
-    """An untrained model inside the learner's RetrievalSystem: searches, evaluation and raw embeddings."""
+           embed_dim: int, seed: int, *, device: str, batch_size: int = 256, image_parts: int = 1):
+    """An untrained model inside the learner's RetrievalSystem: searches, evaluation and raw embeddings.
+
+    The gallery images are indexed in `image_parts` calls of index_images; the system encodes in batches
+    of `batch_size`.
+    """
     tokenizer = WordTokenizer.from_texts(captions)
     model = _model(module, len(tokenizer), embed_dim, seed, device)
-    rs = module.RetrievalSystem(model, tokenizer, device=device)
-    rs.index_images(images, ids=np.asarray(image_ids))
+    rs = module.RetrievalSystem(model, tokenizer, device=device, batch_size=batch_size)
+    for part in np.array_split(np.arange(len(images)), image_parts):
+        rs.index_images(images[part], ids=np.asarray(image_ids)[part])
     rs.index_captions(list(captions), ids=np.asarray(caption_ids))
     text_scores, text_ids = rs.search_text(list(queries), k)
     image_scores, image_ids_found = rs.search_image(query_images, k)
@@ -246,18 +358,164 @@ def system(module, images, captions, caption_image, image_ids, caption_ids, quer
     }
 
 
+def system_encodings(module, images, captions, embed_dim: int, seed: int, *, device: str, batch_size: int):
+    """RetrievalSystem.encode_images / encode_texts (batches of `batch_size`) next to the model's own vectors."""
+    tokenizer = WordTokenizer.from_texts(captions)
+    model = _model(module, len(tokenizer), embed_dim, seed, device)
+    rs = module.RetrievalSystem(model, tokenizer, device=device, batch_size=batch_size)
+    encoded_images, encoded_captions = rs.encode_images(images), rs.encode_texts(list(captions))
+    image_emb, caption_emb = _encode(model, tokenizer, images, captions, device)
+    return {"encoded_images": _numpy(encoded_images, np.float64), "encoded_captions": _numpy(encoded_captions, np.float64),
+            "image_emb": image_emb, "caption_emb": caption_emb}
+
+
+class _TrainingRecorder:
+    """Watches a learner's training loop from outside, through hooks on the model and on every torch optimizer.
+
+    Per optimizer step: which training images and captions the encoders saw (rows of the arrays handed to
+    `train_dual_encoder`, -1 for anything else), whether the gradients the step found are the ones backward
+    computed since the previous step (cosine and norm ratio: 1 and 1 unless gradients pile up for want of
+    zero_grad; clipping only lowers the ratio), the temperature, and for the first `keep` steps the raw
+    tower outputs, so the check can recompute the step's CLIP loss.
+    """
+
+    def __init__(self, module, model, images, tokens, keep: int, pad_id: int = 0):
+        self.model, self.keep, self.pad_id = model, keep, pad_id
+        image_encoder = next(m for m in model.modules() if isinstance(m, module.ImageEncoder))
+        text_encoder = next(m for m in model.modules() if isinstance(m, module.TextEncoder))
+        self.image_rows = {np.ascontiguousarray(row, dtype=np.float32).tobytes(): i for i, row in enumerate(images)}
+        self.caption_rows: dict[bytes, int] = {}
+        self.canonical = []  # per caption: the first caption with the same words (captions repeat)
+        for i, words in enumerate(self._words(np.asarray(tokens, dtype=np.int64))):
+            self.canonical.append(self.caption_rows.setdefault(words, i))
+        self.names = {id(p): name for name, p in model.named_parameters()}
+        self.incoming: dict[int, torch.Tensor] = {}
+        self.pending = {"images": [], "captions": [], "image_out": [], "text_out": []}
+        self.steps: list[dict] = []
+        self.not_optimised: set[str] = set()
+        self.handles = [
+            image_encoder.register_forward_hook(self._saw_images),
+            text_encoder.register_forward_hook(self._saw_tokens),
+            register_optimizer_step_pre_hook(self._before_step),
+            *(p.register_hook(self._incoming_hook(p)) for p in model.parameters()),
+        ]
+
+    def _words(self, tokens: np.ndarray) -> list[bytes]:
+        """Each row up to its last word: trailing padding does not matter."""
+        real = tokens != self.pad_id
+        ends = np.where(real.any(axis=1), tokens.shape[1] - np.argmax(real[:, ::-1], axis=1), 0)
+        return [row[:end].tobytes() for row, end in zip(tokens, ends.tolist())]
+
+    def _saw_images(self, _module, args, output):
+        x = _numpy(args[0], np.float32)
+        self.pending["images"] += [self.image_rows.get(np.ascontiguousarray(row).tobytes(), -1) for row in x]
+        if len(self.steps) < self.keep:
+            self.pending["image_out"].append(_numpy(output, np.float64))
+
+    def _saw_tokens(self, _module, args, output):
+        self.pending["captions"] += [self.caption_rows.get(w, -1) for w in self._words(_numpy(args[0], np.int64))]
+        if len(self.steps) < self.keep:
+            self.pending["text_out"].append(_numpy(output, np.float64))
+
+    def _incoming_hook(self, param):
+        def hook(grad):
+            key = id(param)
+            g = grad.detach().clone()
+            self.incoming[key] = g if key not in self.incoming else self.incoming[key] + g
+        return hook
+
+    def _before_step(self, optimizer, _args, _kwargs):
+        optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        params = list(self.model.parameters())
+        self.not_optimised |= {self.names[id(p)] for p in params if id(p) not in optimised}
+        found = [p.grad.detach().double().flatten() if p.grad is not None else torch.zeros(p.numel(), dtype=torch.float64,
+                 device=p.device) for p in params]
+        computed = [self.incoming[id(p)].double().flatten() if id(p) in self.incoming else
+                    torch.zeros(p.numel(), dtype=torch.float64, device=p.device) for p in params]
+        found, computed = torch.cat(found), torch.cat(computed)
+        norms = float(found.norm()), float(computed.norm())
+        cosine = float(found @ computed) / (norms[0] * norms[1]) if min(norms) > 0 else 0.0
+        ratio = norms[0] / norms[1] if norms[1] > 0 else (1.0 if norms[0] == 0 else float("inf"))
+        with torch.no_grad():
+            scale = float(self.model.scale()) if callable(getattr(self.model, "scale", None)) else float("nan")
+        step = {"images": self.pending["images"], "captions": self.pending["captions"], "cosine": cosine,
+                "ratio": ratio, "scale": scale}
+        if len(self.steps) < self.keep:
+            step["image_out"], step["text_out"] = self.pending["image_out"], self.pending["text_out"]
+        self.steps.append(step)
+        self.incoming = {}
+        self.pending = {"images": [], "captions": [], "image_out": [], "text_out": []}
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def report(self, embed_dim: int) -> dict:
+        """Plain arrays: step_* per step, batch_* flattened over steps, first_* for the kept steps."""
+        kept = self.steps[: self.keep]
+
+        def stacked(key):
+            rows = [np.concatenate(s[key]) if s[key] else np.zeros((0, embed_dim)) for s in kept]
+            return np.concatenate(rows) if rows else np.zeros((0, embed_dim))
+
+        ints = lambda key: np.array([i for s in self.steps for i in s[key]], dtype=np.int64)  # noqa: E731
+        return {
+            "step_images": np.array([len(s["images"]) for s in self.steps], dtype=np.int64),
+            "step_captions": np.array([len(s["captions"]) for s in self.steps], dtype=np.int64),
+            "batch_images": ints("images"), "batch_captions": ints("captions"),
+            "step_cosine": np.array([s["cosine"] for s in self.steps]),
+            "step_grad_ratio": np.array([s["ratio"] for s in self.steps]),
+            "step_scale": np.array([s["scale"] for s in self.steps]),
+            "first_rows": np.array([sum(len(o) for o in s["image_out"]) for s in kept], dtype=np.int64),
+            "first_image_out": stacked("image_out"), "first_text_out": stacked("text_out"),
+            "not_optimised": sorted(self.not_optimised),
+            "caption_canonical": np.array(list(self.canonical), dtype=np.int64),
+        }
+
+
+def _recorded_training(module, model, train, tokens, keep: int, embed_dim: int, **kwargs):
+    recorder = _TrainingRecorder(module, model, train.images, tokens, keep)
+    try:
+        losses = module.train_dual_encoder(model, train.images, tokens, train.caption_image, **kwargs)
+    finally:
+        recorder.close()
+    return losses, recorder.report(embed_dim)
+
+
 def train_and_encode(module, seed: int, num_train: int, steps: int, batch_size: int, lr: float, embed_dim: int,
-                     gallery_images, texts, *, device: str):
+                     gallery_images, texts, *, device: str, record: int = 0, repeat_steps: int = 0):
     """Train the learner's dual encoder with its train_dual_encoder on shapes drawn from `seed`,
-    then embed held-out images and texts the check sent (it never sent which text fits which image)."""
+    then embed held-out images and texts the check sent (it never sent which text fits which image).
+
+    record > 0 also watches the run (`_TrainingRecorder`, keeping the tower outputs of the first `record`
+    steps) and reports the mode and device the model ended in; repeat_steps > 0 then trains two fresh
+    models that many steps: with the same seed (after scrambling torch's global generator: the draws must
+    come from `seed`) and with seed + 1, reporting which training images their steps drew.
+    """
     train = make_shapes(num_train, seed)
     tokenizer = WordTokenizer.from_texts(train.captions)
     tokens, _ = tokenizer(train.captions)
     model = _model(module, len(tokenizer), embed_dim, seed, device)
+    args = {"steps": steps, "lr": lr, "batch_size": batch_size, "device": device, "seed": seed}
+    out = {}
     with one_cpu_thread():
         started = time.perf_counter()
-        losses = module.train_dual_encoder(model, train.images, tokens, train.caption_image, steps=steps, lr=lr,
-                                           batch_size=batch_size, device=device, seed=seed)
+        if record:
+            losses, out["record"] = _recorded_training(module, model, train, tokens, record, embed_dim, **args)
+        else:
+            losses = module.train_dual_encoder(model, train.images, tokens, train.caption_image, **args)
         seconds = time.perf_counter() - started
+        if record:
+            out["record"]["caption_image"] = np.asarray(train.caption_image, dtype=np.int64)
+            out["record"]["still_training"] = sorted(name or "(the model)" for name, m in model.named_modules()
+                                                     if m.training)
+            out["record"]["devices"] = sorted({p.device.type for p in model.parameters()})
+        for name, draw_seed in (("same_seed", seed), ("next_seed", seed + 1)) if repeat_steps else ():
+            fresh = _model(module, len(tokenizer), embed_dim, seed, device)
+            torch.manual_seed(draw_seed + 1_000_003)  # a global generator state unlike the first run's
+            _, seen = _recorded_training(module, fresh, train, tokens, 0, embed_dim,
+                                         **{**args, "steps": repeat_steps, "seed": draw_seed})
+            out[name] = seen["batch_images"]
     image_emb, text_emb = _encode(model, tokenizer, gallery_images, texts, device)
-    return {"losses": _numpy(losses, np.float64), "image_emb": image_emb, "text_emb": text_emb, "seconds": float(seconds)}
+    return {"losses": _numpy(losses, np.float64), "image_emb": image_emb, "text_emb": text_emb, "seconds": float(seconds),
+            **out}
