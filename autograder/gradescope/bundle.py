@@ -27,6 +27,7 @@ def grading_requirements(text: str) -> str:
 
     kept = []
     for line in text.splitlines():
+        line = re.sub(r"\s+#.*$", "", line) if not line.lstrip().startswith("#") else line  # pip allows it, packaging not
         stripped = line.strip()
         name = re.split(r"[<>=!~\[; ]", stripped, maxsplit=1)[0].lower()
         if stripped and not stripped.startswith("#") and name in UNNEEDED_REQUIREMENTS:
