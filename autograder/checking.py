@@ -66,6 +66,18 @@ def raises_value_error(student, target: str, *args, case: str, **kwargs) -> None
     raise AssertionError(f"{target.split('.')[-1]} on {case}: returned normally, expected ValueError")
 
 
+def probe_raises(student, probe: str, *args, case: str, errors=("ValueError",), **kwargs) -> None:
+    """Assert the learner's code, run by `probe`, rejects bad input with one of `errors`."""
+    what = probe.split(".")[-1]
+    try:
+        student.probe(probe, *args, **kwargs)
+    except StudentRaised as exc:
+        if any(exc.is_a(e) for e in errors):
+            return
+        raise AssertionError(f"{what} on {case}: raised {exc.type_name}, expected {' or '.join(errors)}") from None
+    raise AssertionError(f"{what} on {case}: returned normally, expected {' or '.join(errors)}")
+
+
 def _show(x: np.ndarray, limit: int = 6) -> str:
     x = np.asarray(x)
     if x.ndim == 0:

@@ -15,24 +15,11 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 
-from autograder.checking import close
+from autograder.checking import close, probe_raises
 from autograder.expect import Array, Bool, Dict, Float, Int, List, Optional, Str
-from autograder.student import StudentRaised
 
 task = pytest.mark.task
 P = "optimization."
-
-
-def probe_raises(student, probe: str, *args, case: str, errors=("ValueError",), **kwargs) -> None:
-    """Assert the learner's code, run by `probe`, rejects bad input with one of `errors`."""
-    what = probe.split(".")[-1]
-    try:
-        student.probe(probe, *args, **kwargs)
-    except StudentRaised as exc:
-        if any(exc.is_a(e) for e in errors):
-            return
-        raise AssertionError(f"{what} on {case}: raised {exc.type_name}, expected {' or '.join(errors)}") from None
-    raise AssertionError(f"{what} on {case}: returned normally, expected {' or '.join(errors)}")
 
 
 # ----------------------------------------------------------------------------- distillation_loss
