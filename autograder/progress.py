@@ -89,17 +89,29 @@ class Progress:
             raise
         return conn
 
+    def _journal_records(self) -> list[dict]:
+        """The journal's records; a half-written last line of a killed run is skipped (nothing to recover from it)."""
+        if not self.journal.exists():
+            return []
+        records = []
+        for line in self.journal.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("kind") in ("attempt", "hint"):
+                records.append(record)
+        return records
+
     def _merge_journal(self, conn: sqlite3.Connection) -> None:
         if not self.journal.exists():
             return
-        lines = self.journal.read_text(encoding="utf-8").splitlines()
         with conn:
-            for line in lines:
+            for record in self._journal_records():
                 try:
-                    record = json.loads(line)
                     self._insert(conn, record)
-                except (ValueError, KeyError, TypeError):
-                    continue  # a half-written last line of a killed run: nothing else to recover from it
+                except (KeyError, TypeError, ValueError):
+                    continue
         self.journal.unlink()
 
     @staticmethod
@@ -148,16 +160,14 @@ class Progress:
                     conn.close()
             except sqlite3.Error as exc:
                 self.warn(f"could not read {self.path} ({exc}); showing only what the journal holds")
-        if self.journal.exists():
-            for line in self.journal.read_text(encoding="utf-8").splitlines():
-                try:
-                    r = json.loads(line)
-                    if r["kind"] == "attempt":
-                        attempts.append((r["topic"], r["task"], r["earned"], r["possible"], r["seconds"], r["at"]))
-                    elif r["kind"] == "hint":
-                        hints.append((r["topic"], r["task"], r["level"], r["at"]))
-                except (ValueError, KeyError, TypeError):
-                    continue
+        for r in self._journal_records():
+            try:
+                if r["kind"] == "attempt":
+                    attempts.append((r["topic"], r["task"], r["earned"], r["possible"], r["seconds"], r["at"]))
+                else:
+                    hints.append((r["topic"], r["task"], r["level"], r["at"]))
+            except KeyError:
+                continue
         return sorted(attempts, key=lambda a: a[5]), sorted(hints, key=lambda h: h[3])
 
     # ------------------------------------------------------------------ what grading and hints record
