@@ -72,6 +72,23 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
+def paired_times(first, second, rounds: int = 20, pause: float = 0.05) -> tuple[list[float], list[float]]:
+    """Wall times of `first` and `second` run alternately `rounds` times, `pause` seconds before each run.
+
+    On a shared machine the speed drifts by tens of percent over seconds; alternating puts both
+    under the same drift (compare them run by run), and the pause lets the other library's idle
+    BLAS/OpenMP threads stop spinning before the next run starts.
+    """
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for fn, out in zip((first, second), times):
+            time.sleep(pause)
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return times
+
+
 def save(name: str, rows: list[dict] | None = None, out: Path | None = None, **meta) -> Path:
     """Write benchmarks/results/<name>.json (or `out`): the machine and its BLAS setup, then `meta`, then `rows`."""
     out = Path(out) if out is not None else RESULTS / f"{name}.json"

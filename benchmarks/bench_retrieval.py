@@ -2,8 +2,9 @@
 
 1. Exact search: 100,000 x 128 float32 vectors, 1,000 queries, k = 10, inner product, in one
    process. The solution's `EmbeddingIndex("ip").search` against `faiss.IndexFlatIP.search`
-   (best of --repeats runs each); results are checked equal (ids may differ only where two
-   scores tie to float rounding). Target: within 1.5x of faiss's time.
+   (run alternately --repeats times, same threads for both); results are checked equal (ids may
+   differ only where two scores tie to float rounding). Target: within 1.2x of faiss's time, as
+   the ratio of best times and as the median of the run-by-run ratios.
 2. Training: seconds of `train_dual_encoder` on the shapes data (one CPU thread, as the grader's
    training probe) until text->image Recall@5 on the 100 held-out test images reaches the target
    the graded check uses, evaluated every --eval-every steps.
@@ -31,13 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.checks import test_retrieval as graded  # noqa: E402  the graded configuration, not a copy
-from benchmarks._common import best_of, run_unthrottled, save  # noqa: E402
+from benchmarks._common import paired_times, run_unthrottled, save  # noqa: E402
 from mmprep.data.shapes import make_shapes_splits  # noqa: E402
 from mmprep.device import resolve_device  # noqa: E402
 from mmprep.text import WordTokenizer  # noqa: E402
 from solutions import retrieval  # noqa: E402
 
 R5_TARGET = graded.R5_TARGET
+TARGET_RATIO = 1.2  # issue: EmbeddingIndex within 1.2x of faiss IndexFlatIP
 
 
 def bench_search(n: int, dim: int, num_queries: int, k: int, repeats: int, seed: int) -> dict:
@@ -54,8 +56,8 @@ def bench_search(n: int, dim: int, num_queries: int, k: int, repeats: int, seed:
 
     f_scores, f_ids = flat.search(queries, k)
     o_scores, o_ids = ours.search(queries, k)
-    faiss_s = best_of(lambda: flat.search(queries, k), repeats)
-    ours_s = best_of(lambda: ours.search(queries, k), repeats)
+    faiss_times, ours_times = paired_times(lambda: flat.search(queries, k), lambda: ours.search(queries, k), repeats)
+    faiss_s, ours_s = min(faiss_times), min(ours_times)
 
     # equal results: ids agree except where faiss's and our float32 sums differ at a near-tie
     score_diff = float(np.abs(f_scores - o_scores).max())
@@ -69,7 +71,9 @@ def bench_search(n: int, dim: int, num_queries: int, k: int, repeats: int, seed:
         raise SystemExit(f"results differ from faiss: max score diff {score_diff:.1e}, {unexplained} ids differ beyond ties")
     return {
         "n": n, "dim": dim, "queries": num_queries, "k": k, "threads_faiss": faiss.omp_get_max_threads(),
-        "faiss_s": faiss_s, "ours_s": ours_s, "ratio": ours_s / faiss_s, "target_ratio": 1.5,
+        "faiss_s": faiss_s, "ours_s": ours_s, "ratio": ours_s / faiss_s, "target_ratio": TARGET_RATIO,
+        "median_paired_ratio": float(np.median(np.array(ours_times) / np.array(faiss_times))),
+        "faiss_times": faiss_times, "ours_times": ours_times,
         "max_score_diff": score_diff, "ids_differing_at_near_ties": int(differ.sum()),
     }
 
@@ -132,7 +136,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--eval-every", type=int, default=25)
@@ -145,17 +149,20 @@ def main(argv=None) -> None:
     device = resolve_device(args.device)
     if args.threads:
         import faiss
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # every BLAS and OpenMP pool, NumPy's (our index) and faiss's
 
     results = {}
     if not args.skip_search:
         search = results["search"] = bench_search(args.n, args.dim, args.queries, args.k, args.repeats, args.seed)
         print(f"exact search, {args.n:,} x {args.dim} vectors, {args.queries:,} queries, k={args.k}")
         print(f"  {'faiss IndexFlatIP':<28}{search['faiss_s'] * 1e3:9.1f} ms")
-        print(f"  {'EmbeddingIndex (solution)':<28}{search['ours_s'] * 1e3:9.1f} ms   {search['ratio']:.2f}x faiss "
-              f"(target <= 1.5x; ids differing at near-ties: {search['ids_differing_at_near_ties']})")
+        print(f"  {'EmbeddingIndex (solution)':<28}{search['ours_s'] * 1e3:9.1f} ms   {search['ratio']:.2f}x faiss, "
+              f"median run-by-run {search['median_paired_ratio']:.2f}x (target <= {TARGET_RATIO}x; "
+              f"ids differing at near-ties: {search['ids_differing_at_near_ties']})")
     training = results["training"] = bench_training(device, args.seed, args.max_steps, args.eval_every)
     status = "reached" if training["reached"] else "NOT reached"
     print(f"training on {device} (1 thread): text->image R@5 >= {R5_TARGET} {status} after {training['steps']} steps, "

@@ -34,16 +34,16 @@ METRICS = ("cosine", "ip")
 
 
 # ----------------------------------------------------------------------------- given helpers
-def _as_float_matrix(x, name: str, dim: int | None = None) -> torch.Tensor:
-    """`x` (n, d) or (d,) as a float32 CPU tensor; ValueError naming `name` when it does not fit."""
-    t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float32)
+def _as_float_matrix(x, name: str, dim: int | None = None) -> np.ndarray:
+    """`x` (n, d) or (d,) as a float32 NumPy array; ValueError naming `name` when it does not fit."""
+    t = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
     if t.ndim == 1:
         t = t[None]
     if t.ndim != 2:
         raise ValueError(f"{name} must be (n, d) or (d,), got shape {tuple(t.shape)}")
     if dim is not None and t.shape[1] != dim:
         raise ValueError(f"{name} must have dimension {dim}, got {t.shape[1]}")
-    if not torch.isfinite(t).all():
+    if not np.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
     return t
 
@@ -183,9 +183,27 @@ class EmbeddingIndex:
     save(path) writes one file in a plain format (NumPy .npz, no pickle); load(path) reads it back
             (the same metric, ids and search results).
     Wrong dimension, NaN/inf, k < 1, bad ids -> ValueError.
+
+    A correct search needs no more than this: score one block of queries against all N items
+    (block = block_elements // N rows), take each row's top k, and sort every row's candidates
+    by (score, id). The reference goes further, the way faiss does, and its structure is worth
+    reading once yours works (benchmarks/bench_retrieval.py times both against faiss):
+      - tiles: a block of queries meets the database one tile of `tile_items` items at a time,
+        so the block can be tall (about 1,000 queries) and the matrix product efficient;
+        inside a tile the product runs `cache_items` items at a time, so its scores are still
+        in the CPU cache when they are read again;
+      - chunks: of every `chunk` consecutive items only the best score is kept at first; only
+        chunks whose best beats the query's running k-th best score are opened, and only their
+        items that beat it are merged into the running top k. After the first tiles almost
+        nothing beats it, so selecting costs little next to the product (faiss keeps a heap
+        per query for the same reason);
+      - ties: a row whose k-th place is tied at a merge is recomputed exactly on its own.
     """
 
     block_elements = 2**22
+    tile_items = 4096  # database items per tile
+    cache_items = 512  # items per matrix product: (512, block) float32 scores stay in the cache
+    chunk = 16  # items that share one "best score" in the first pass
 
     def __init__(self, dim: int, metric: str = "cosine"):
         raise NotImplementedError("retrieval: task EmbeddingIndex — Exact nearest-neighbour search over stored vectors (what faiss's IndexFlatIP does)")
@@ -193,7 +211,7 @@ class EmbeddingIndex:
     def __len__(self) -> int:
         raise NotImplementedError("retrieval: task EmbeddingIndex — Exact nearest-neighbour search over stored vectors (what faiss's IndexFlatIP does)")
 
-    def _prepare(self, x, name: str) -> torch.Tensor:
+    def _prepare(self, x, name: str) -> np.ndarray:
         """Validate vectors or queries and normalise them for the cosine metric."""
         raise NotImplementedError('retrieval: task EmbeddingIndex — Validate vectors or queries and normalise them for the cosine metric')
 
@@ -205,6 +223,13 @@ class EmbeddingIndex:
         """Top-k by score, ties by lower id: (scores (Q, k) float32, ids (Q, k) int64)."""
         raise NotImplementedError('retrieval: task EmbeddingIndex — Top-k by score, ties by lower id: (scores (Q, k) float32, ids (Q, k) int64)')
 
+    def _search_block(self, q: np.ndarray, kk: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+        """The kk best (scores, ids) of each query in `q` (b, d), unordered: tiles, chunks, merges.
+
+        Optional: the reference's fast path (the class docstring). Your `search` need not call it.
+        """
+        raise NotImplementedError('retrieval: task EmbeddingIndex — The kk best (scores, ids) of each query in `q` (b, d), unordered: tiles, chunks, merges')
+
     def save(self, path: str | Path) -> None:
         """Write the index to the file `path` (NumPy .npz: vectors, ids, metric; no pickle)."""
         raise NotImplementedError('retrieval: task EmbeddingIndex — Write the index to the file `path` (NumPy .npz: vectors, ids, metric; no pickle)')
@@ -213,6 +238,32 @@ class EmbeddingIndex:
     def load(cls, path: str | Path) -> EmbeddingIndex:
         """Read an index that `save(path)` wrote."""
         raise NotImplementedError('retrieval: task EmbeddingIndex — Read an index that `save(path)` wrote')
+
+
+def _merge_into(best: np.ndarray, best_pos: np.ndarray, rows: np.ndarray, scores: np.ndarray,
+                positions: np.ndarray) -> np.ndarray:
+    """Merge new (row, score, position) items, sorted by row, into each row's running top k, in place.
+
+    best, best_pos: (b, k). Returns (b,) bool: rows where the k-th place is tied after the merge
+    (an item of equal score may have been left out, so the row must be recomputed exactly).
+    """
+    k = best.shape[1]
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # where each touched row's items start
+    counts = np.diff(np.r_[first, rows.size])
+    touched = rows[first]
+    pool = np.full((touched.size, k + counts.max()), -np.inf, dtype=np.float32)
+    pool_pos = np.full(pool.shape, -1, dtype=np.int64)
+    pool[:, :k], pool_pos[:, :k] = best[touched], best_pos[touched]
+    owner = np.repeat(np.arange(touched.size), counts)
+    slot = k + np.arange(rows.size) - first[owner]
+    pool[owner, slot], pool_pos[owner, slot] = scores, positions
+    keep = np.argpartition(pool, -k, axis=1)[:, -k:]  # the k best, in no order
+    best[touched] = np.take_along_axis(pool, keep, axis=1)
+    best_pos[touched] = np.take_along_axis(pool_pos, keep, axis=1)
+    kth = best[touched].min(axis=1, keepdims=True)
+    tied = np.zeros(best.shape[0], dtype=bool)
+    tied[touched] = ((pool >= kth).sum(axis=1) > k) & np.isfinite(kth[:, 0])
+    return tied
 
 
 def _best_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,8 +18,22 @@ PICK = "        picked = torch.randperm(n, generator=gen)[:b]\n"
 OFFSET = "        offset = (torch.rand(b, generator=gen) * counts[picked]).long()\n"
 STEP_LOSS = "        loss = clip_loss(image_emb, text_emb, scale)\n"
 ZERO_GRAD = "        optimizer.zero_grad(set_to_none=True)\n"
-BLOCK = "        block = max(1, self.block_elements // n)\n"
-TIE_ORDER = "            order = np.lexsort((ids_np, -top_np), axis=-1)  # by score, then by id\n"
+TILE = "        tile = min(self.tile_items, -(-n // self.chunk) * self.chunk)  # a whole number of chunks\n"
+BLOCK = "        block = max(1, self.block_elements // (tile + kk))  # (block, tile) scores + (block, kk) best\n"
+WHOLE_DATABASE = "        tile = -(-n // self.chunk) * self.chunk\n"
+TIE_ORDER = "            order = np.lexsort((top_ids, -top), axis=-1)  # by score, then by id\n"
+SEARCH_LOOP = TILE + BLOCK + """        for lo in range(0, n_queries, block):
+            top, top_ids = self._search_block(q[lo : lo + block], kk, tile)
+""" + TIE_ORDER + """            scores[lo : lo + block, :kk] = np.take_along_axis(top, order, axis=1)
+            ids[lo : lo + block, :kk] = np.take_along_axis(top_ids, order, axis=1)
+"""
+SIMPLE_SEARCH_LOOP = """        block = max(1, self.block_elements // n)
+        for lo in range(0, n_queries, block):
+            s = q[lo : lo + block] @ self._vectors.T  # (b, n)
+            for r in range(s.shape[0]):  # every candidate that reaches the kk-th score, then (score, id)
+                cand = np.flatnonzero(s[r] >= np.partition(s[r], n - kk)[n - kk])
+                scores[lo + r, :kk], ids[lo + r, :kk] = _best_k(s[r, cand], self._ids[cand], kk)
+"""
 LOAD_INDEX = '            index = cls(int(data["dim"]), str(data["metric"]))\n'
 
 MUTANTS = [
@@ -136,11 +150,12 @@ MUTANTS = [
            feedback=r"does not update logit_scale", why="only the towers go to the optimizer"),
     # ------------------------------------------------------------------ EmbeddingIndex
     mutant("index-ties-by-higher-id", "EmbeddingIndex",
-           (TIE_ORDER, "            order = np.lexsort((-ids_np, -top_np), axis=-1)  # by score, then by id\n"),
+           (TIE_ORDER, "            order = np.lexsort((-top_ids, -top), axis=-1)  # by score, then by id\n"),
            feedback=r"equal scores by lower id", why="ties ordered by higher id"),
-    mutant("index-full-score-matrix", "EmbeddingIndex", (BLOCK, "        block = n_queries\n"),
+    mutant("index-full-score-matrix", "EmbeddingIndex", (TILE, WHOLE_DATABASE), (BLOCK, "        block = n_queries\n"),
            feedback=r"extra memory at peak", why="scores every query against every item at once"),
-    mutant("index-block-from-dim", "EmbeddingIndex", (BLOCK, "        block = max(1, self.block_elements // self.dim)\n"),
+    mutant("index-block-from-dim", "EmbeddingIndex", (TILE, WHOLE_DATABASE),
+           (BLOCK, "        block = max(1, self.block_elements // self.dim)\n"),
            feedback=r"extra memory at peak", why="sizes the block by d instead of N: one block of all queries"),
     mutant("index-queries-not-normalised", "EmbeddingIndex",
            ('        q = self._prepare(queries, "queries")\n', '        q = _as_float_matrix(queries, "queries", self.dim)\n'),
@@ -154,13 +169,13 @@ MUTANTS = [
     mutant("index-load-drops-metric", "EmbeddingIndex", (LOAD_INDEX, '            index = cls(int(data["dim"]))\n'),
            feedback=r"after save and load", why="load forgets the saved metric (always cosine)"),
     mutant("index-zero-vector-accepted", "EmbeddingIndex",
-           ("            norms = t.norm(dim=1, keepdim=True)\n            if (norms == 0).any():\n"
+           ("            norms = np.linalg.norm(t, axis=1, keepdims=True)\n            if (norms == 0).any():\n"
             "                raise ValueError(f\"{name} holds a zero vector, which has no cosine similarity\")\n"
-            "            t = t / norms\n", "            t = F.normalize(t, dim=1)\n"),
-           feedback=r"zero vector.*expected ValueError", why="F.normalize silently keeps a zero vector"),
+            "            t = t / norms\n", "            t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)\n"),
+           feedback=r"zero vector.*expected ValueError", why="divides by max(norm, eps), as F.normalize does: a zero vector stays"),
     mutant("index-duplicates-only-within-batch", "EmbeddingIndex",
-           ("            if new_ids.unique().numel() != new_ids.numel() or torch.isin(new_ids, self._ids).any():\n",
-            "            if new_ids.unique().numel() != new_ids.numel():\n"),
+           ("            if np.unique(new_ids).size != new_ids.size or np.isin(new_ids, self._ids).any():\n",
+            "            if np.unique(new_ids).size != new_ids.size:\n"),
            feedback=r"repeated id.*expected ValueError", why="checks uniqueness only inside one add()"),
     # ------------------------------------------------------------------ RetrievalSystem
     mutant("system-k-ignored", "RetrievalSystem",
@@ -232,16 +247,18 @@ VARIANTS = [
             ("        image_emb, text_emb, scale = model(", "        optimizer.zero_grad()\n        image_emb, text_emb, scale = model("),
             why="zero_grad at the top of the step, plus gradient clipping"),
     variant("index-float64-scores", "EmbeddingIndex",
-            ("            s = q[lo : lo + block] @ self._vectors.T  # (b, n)\n",
-             "            s = (q[lo : lo + block].double() @ self._vectors.T.double()).float()  # (b, n)\n"),
-            why="scores computed in float64 (per block)"),
+            ("                np.matmul(self._vectors[t0 + u : t0 + u + w], q_t, out=s[u : u + w])\n",
+             "                s[u : u + w] = self._vectors[t0 + u : t0 + u + w].astype(np.float64) @ q_t.astype(np.float64)\n"),
+            why="scores computed in float64, stored as float32"),
     variant("index-load-through-add", "EmbeddingIndex",
-            ('            index._vectors = torch.from_numpy(np.ascontiguousarray(data["vectors"], dtype=np.float32))\n'
-             '            index._ids = torch.from_numpy(np.ascontiguousarray(data["ids"], dtype=np.int64))\n',
+            ('            index._vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)\n'
+             '            index._ids = np.ascontiguousarray(data["ids"], dtype=np.int64)\n',
              '            index.add(data["vectors"], data["ids"])\n'),
             why="load re-adds the saved vectors"),
-    variant("index-smaller-blocks", "EmbeddingIndex", (BLOCK, "        block = max(1, 2**18 // n)\n"),
+    variant("index-smaller-blocks", "EmbeddingIndex", (BLOCK, "        block = max(1, 2**18 // (tile + kk))\n"),
             why="smaller blocks"),
+    variant("index-simple-blocks", "EmbeddingIndex", (SEARCH_LOOP, SIMPLE_SEARCH_LOOP),
+            why="the teaching version: each block of queries against all N items, every row's top k sorted by (score, id)"),
     variant("system-ip-index", "RetrievalSystem",
             ('            self.image_index = EmbeddingIndex(vectors.shape[1], "cosine")\n',
              '            self.image_index = EmbeddingIndex(vectors.shape[1], "ip")  # unit vectors: ip is cosine\n'),
