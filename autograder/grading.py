@@ -172,6 +172,21 @@ class _Collector:
             self.problems.append(f"could not collect {report.nodeid}: {str(report.longrepr).splitlines()[-1]}")
 
 
+def check_arguments(topics: list[str], submission: Path, *, seed: int, device: str, sandbox: bool = False,
+                    isolation: str = "auto") -> list[str]:
+    """pytest's command line for the graded checks of `topics` on the submission folder `submission`."""
+    return [
+        *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
+        "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
+        "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+        # its session-end gc.collect() x5 costs ~1 s in a process holding torch: repeated in-process grading
+        # (the mutant catalogue, nbgrader's cells) paid it every time; it only reports exceptions raised in __del__
+        "-p", "no:unraisableexception",
+        "--submission", str(submission), "--device", device, "--seed", str(seed),
+        "--sandbox" if sandbox else "--no-sandbox", "--isolation", isolation,
+    ]
+
+
 def grade(
     submission: Path,
     topics: list[str] | None = None,
@@ -210,15 +225,8 @@ def grade(
         findings = integrity.scan_submission(Path(submission), folder, PROJECT_ROOT)
         collector = _Collector()
         args = [
-            *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
-            "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
-            "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:randomly",
-            # its session-end gc.collect() x5 costs ~1 s in a process holding torch: repeated in-process grading
-            # (the mutant catalogue) paid it every time; it only reports exceptions raised in __del__
-            "-p", "no:unraisableexception",
-            "--submission", str(folder), "--device", device, "--seed", str(seed),
-            "--check-timeout", str(timeout), "--memory-mb", str(memory_mb),
-            "--sandbox" if sandbox else "--no-sandbox", "--isolation", isolation,
+            *check_arguments(topics, folder, seed=seed, device=device, sandbox=sandbox, isolation=isolation),
+            "-p", "no:terminal", "--check-timeout", str(timeout), "--memory-mb", str(memory_mb),
         ]
         if strict:
             args.append("--strict-isolation")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grading import CHECKS_DIR
+from autograder.grading import check_arguments
 from autograder.stubgen import SOLUTIONS
 
 SCHEMA_VERSION = 3
@@ -86,9 +86,7 @@ def task_points(topic: str) -> dict[str, float]:
 
 
 def _pytest_args(topic: str, submission: Path, seed: int, device: str = "cpu") -> list[str]:
-    return [str(CHECKS_DIR / f"test_{topic}.py"), "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
-            "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--submission", str(submission), "--no-sandbox", "--seed", str(seed), "--device", device]
+    return check_arguments([topic], submission, seed=seed, device=device)
 
 
 # ----------------------------------------------------------------------------- notebooks

@@ -5,8 +5,11 @@ class: everything runs, or every call fails fast) on the chosen topics, best of 
 times a worker's start-up (start, import of the topic, one call) on its own.
 
     python benchmarks/bench_grading.py [--topics metrics] [--repeat 3] [--device cpu]
+        [--modes in-process,process,strong] [--solutions-only] [--out FILE]
 
-Prints a table and writes benchmarks/results/grading[_<topic>...].json. The strong level needs root.
+Prints a table and writes benchmarks/results/grading[_<topic>...].json (or --out). The strong level
+needs root. To compare two versions of the course, run this same script from each checkout (copy
+benchmarks/ into the older one) with the same options.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ def main() -> None:
     parser.add_argument("--topics", default="metrics", help="comma-separated topics to grade (default metrics)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--modes", default="in-process,process,strong", help="comma-separated subset")
+    parser.add_argument("--solutions-only", action="store_true", help="skip the untouched exercises")
+    parser.add_argument("--out", default=None, help="result file (default benchmarks/results/grading[_<topic>...].json)")
     args = parser.parse_args()
 
     from autograder import sandbox
@@ -50,17 +56,18 @@ def main() -> None:
     from autograder.stubgen import EXERCISES
 
     topics = parse_topics(args.topics)
-    modes = [("in-process", False, "auto"), ("process", True, sandbox.PROCESS)]
-    if sandbox.detect().level == sandbox.STRONG:
+    wanted = {m.strip() for m in args.modes.split(",") if m.strip()}
+    modes = [m for m in [("in-process", False, "auto"), ("process", True, sandbox.PROCESS)] if m[0] in wanted]
+    if "strong" in wanted and sandbox.detect().level == sandbox.STRONG:
         modes.append(("strong", True, sandbox.STRONG))
-    else:
+    elif "strong" in wanted:
         print(f"strong level skipped: {'; '.join(sandbox.detect().missing)}")
     grade(ROOT / "solutions", topics, device=args.device, seed=0, sandbox=False)  # warm imports (sklearn, pytest)
 
     rows = []
     for label, sandboxed, level in modes:
         row = {"mode": label}
-        for name, folder in (("solutions", ROOT / "solutions"), ("exercises", EXERCISES)):
+        for name, folder in (("solutions", ROOT / "solutions"), ("exercises", EXERCISES))[: 1 if args.solutions_only else 2]:
             row[f"{name}_s"] = round(best_of(lambda f=folder, on=sandboxed, lv=level: grade(
                 f, topics, device=args.device, seed=1, sandbox=on, isolation=lv), args.repeat), 2)
         row["worker_start_s"] = (round(min(worker_start_seconds(level, topics[0], args.device)
@@ -68,16 +75,16 @@ def main() -> None:
         rows.append(row)
     base = rows[0]
     for row in rows:
-        row["solutions_vs_in_process"] = round(row["solutions_s"] / base["solutions_s"], 2)
+        row["solutions_vs_first_mode"] = round(row["solutions_s"] / base["solutions_s"], 2)
 
     print(f"grading {', '.join(topics)} on {args.device}, best of {args.repeat} (seconds per submission)")
-    print(f"{'mode':<12}{'solutions':>11}{'exercises':>11}{'worker start':>14}{'vs in-process':>15}")
+    print(f"{'mode':<12}{'solutions':>11}{'exercises':>11}{'worker start':>14}{'vs ' + base['mode']:>16}")
     for row in rows:
-        print(f"{row['mode']:<12}{row['solutions_s']:>11.2f}{row['exercises_s']:>11.2f}"
-              f"{row['worker_start_s']:>14.2f}{row['solutions_vs_in_process']:>14.2f}x")
+        print(f"{row['mode']:<12}{row['solutions_s']:>11.2f}{row.get('exercises_s', float('nan')):>11.2f}"
+              f"{row['worker_start_s']:>14.2f}{row['solutions_vs_first_mode']:>15.2f}x")
     out = save("grading" + "".join(f"_{t}" for t in topics if t != "metrics"), rows,
-               topics=topics, device=args.device, repeat=args.repeat)
-    print(f"wrote {out.relative_to(ROOT)}")
+               out=Path(args.out) if args.out else None, topics=topics, device=args.device, repeat=args.repeat)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
