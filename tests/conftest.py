@@ -16,6 +16,16 @@ TEST_SEED = 20261129  # fixed, so CI is reproducible; the grader itself picks a 
 os.environ.setdefault("MMPREP_PROGRESS", os.path.join(tempfile.mkdtemp(prefix="mmprep-test-progress-"), "progress.sqlite"))
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject's addopts): one worker more than the CPUs this process may use.
+
+    Many tests wait on subprocesses (notebook kernels, sandboxed graders, nbgrader), so one worker more keeps
+    every core busy: on 2 cores the suite took 12 min 17 s with 2 workers and 10 min 14 s with 3.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cpus + 1
+
+
 def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run `python -m autograder ...` as a user would; returns the finished process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
