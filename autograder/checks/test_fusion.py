@@ -17,9 +17,8 @@ import os
 import numpy as np
 import pytest
 
-from autograder.checking import close
+from autograder.checking import close, probe_raises
 from autograder.expect import Array, Dict, Int, List
-from autograder.student import StudentRaised
 from mmprep.data.xor import make_xor_task
 
 task = pytest.mark.task
@@ -49,16 +48,6 @@ def forward_spec(batch, out, permuted=False, repeat=False):
 def grad_spec():
     return Dict({"grad_norms": Dict({}, extra=True), "param_shapes": Dict({}, extra=True), "num_params": Int(),
                  "on_device": Dict({}, extra=True)})
-
-
-def expect_raises(student, name, *args, case, error="ValueError", **kwargs):
-    try:
-        student.probe(name, *args, **kwargs)
-    except StudentRaised as exc:
-        if exc.is_a(error):
-            return
-        raise AssertionError(f"{case}: raised {exc.type_name}, expected {error}") from None
-    raise AssertionError(f"{case}: returned normally, expected {error}")
 
 
 def find_param(params: dict, shapes: list[tuple], what: str, cls: str) -> np.ndarray:
@@ -176,10 +165,10 @@ def test_concat_fusion_every_parameter_learns(student, rng):
 @task("ConcatFusion", points=1)
 def test_concat_fusion_rejects_bad_features(student, rng):
     init = {"input_dims": DIMS[2], "output_dim": OUT}
-    expect_raises(student, P + "forward", "ConcatFusion", init, features(rng, [6, 5]),
-                  case="ConcatFusion(input_dims=[6, 4]) given features of widths 6 and 5")
-    expect_raises(student, P + "forward", "ConcatFusion", init, features(rng, [6]),
-                  case="ConcatFusion(input_dims=[6, 4]) given one feature tensor")
+    probe_raises(student, P + "forward", "ConcatFusion", init, features(rng, [6, 5]),
+                 case="ConcatFusion(input_dims=[6, 4]) given features of widths 6 and 5")
+    probe_raises(student, P + "forward", "ConcatFusion", init, features(rng, [6]),
+                 case="ConcatFusion(input_dims=[6, 4]) given one feature tensor")
 
 
 @task("ConcatFusion", points=2)
@@ -359,8 +348,8 @@ def test_gated_fusion_every_parameter_learns(student, rng):
 
 @task("GatedFusion", points=1)
 def test_gated_fusion_rejects_three_modalities(student):
-    expect_raises(student, P + "build", "GatedFusion", {"input_dims": DIMS[3], "output_dim": OUT},
-                  case="GatedFusion(input_dims=[5, 3, 2]) (it takes exactly two modalities)")
+    probe_raises(student, P + "build", "GatedFusion", {"input_dims": DIMS[3], "output_dim": OUT},
+                 case="GatedFusion(input_dims=[5, 3, 2]) (it takes exactly two modalities)")
 
 
 @task("GatedFusion", points=3)
@@ -515,8 +504,8 @@ def test_classifier_rejects_unknown_options(student, rng):
     images, tokens, lengths = classifier_inputs(rng, batch=2)
     for option in ({"fusion": "sum"}, {"image_encoder": "vgg"}):
         init = {"vocab_size": VOCAB, "num_classes": CLASSES, **option}
-        expect_raises(student, P + "classifier_forward", init, images, tokens, lengths,
-                      case=f"ImageTextClassifier({', '.join(f'{k}={v!r}' for k, v in option.items())})")
+        probe_raises(student, P + "classifier_forward", init, images, tokens, lengths,
+                     case=f"ImageTextClassifier({', '.join(f'{k}={v!r}' for k, v in option.items())})")
 
 
 @task("ImageTextClassifier", points=3, timeout=120)
