@@ -38,7 +38,8 @@ SOLUTION = notebook_source((ROOT / "solutions" / f"{TOPIC}.py").read_text())
 ANSWERS = {
     "correct": SOLUTION,
     "wrong": SOLUTION + "\n\ndef roc_auc(y_true, y_score):\n    return 0.5\n",
-    "hanging": SOLUTION + "\n\ndef accuracy(y_true, y_pred):\n    while True:\n        pass\n",
+    # an endless loop that sleeps: the same hang for the time limit, without taking a core from the other tests
+    "hanging": SOLUTION + "\n\ndef accuracy(y_true, y_pred):\n    import time\n    while True:\n        time.sleep(0.05)\n",
     # honest answer: nothing implemented; then it rewrites the grader that the test cells import
     "tampering": (
         "import autograder.nbgrader_course as _grader\n"
