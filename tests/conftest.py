@@ -26,17 +26,6 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return cpus + 1
 
 
-# Files whose tests (or shared fixtures) run longest: started first, so no worker is left with a long one at the end.
-LONG_FIRST = ("test_nbgrader.py", "test_adversarial.py", "test_grading_contract.py", "test_lessons.py", "test_sandbox.py",
-              "test_site.py", "test_batch.py", "test_learner_loop.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Long files first (stable: each file keeps its own order)."""
-    rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))
-
-
 def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run `python -m autograder ...` as a user would; returns the finished process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
