@@ -447,6 +447,7 @@ class EmbeddingIndex:
         n, b, c = len(self), q.shape[0], self.chunk
         q_t = np.ascontiguousarray(q.T)  # (d, b): the product below writes (items, queries)
         tile_scores = np.empty((tile, b), dtype=np.float32)
+        tile_chunk_best = np.empty((-(-tile // c), b), dtype=np.float32)
         best = np.full((b, kk), -np.inf, dtype=np.float32)
         best_pos = np.full((b, kk), -1, dtype=np.int64)
         tied = np.zeros(b, dtype=bool)
@@ -455,7 +456,7 @@ class EmbeddingIndex:
             s = tile_scores[: -(-m // c) * c]
             s[m:] = -np.inf  # padding to a whole chunk never qualifies
             chunks = s.reshape(-1, c, b)
-            chunk_best = np.empty((chunks.shape[0], b), dtype=np.float32)
+            chunk_best = tile_chunk_best[: chunks.shape[0]]
             for u in range(0, m, self.cache_items):
                 w = min(self.cache_items, m - u)
                 np.matmul(self._vectors[t0 + u : t0 + u + w], q_t, out=s[u : u + w])
