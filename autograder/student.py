@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autograder import expect, landlock, sandbox, wire
 from autograder.integrity import MAX_FINDINGS, Watcher, clean
-from autograder.worker import Runner
+from autograder.worker import Runner, worker_threads
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # what the worker may import besides the submission and installed libraries
@@ -276,7 +276,7 @@ class SandboxedStudent(_StudentBase):
         common = ["--fd-in", str(req_r), "--fd-out", str(rep_w), "--device", self.device,
                   "--output-mb", str(self.limits.output_mb), "--course-root", str(PROJECT_ROOT)]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+               "OMP_NUM_THREADS": str(worker_threads())}
         for key in ("CUDA_VISIBLE_DEVICES", "CUDA_HOME", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES",
                     "NVIDIA_DRIVER_CAPABILITIES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS"):
             if key in os.environ:
