@@ -29,11 +29,13 @@ import sys
 import tempfile
 import types
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from autograder.grading import check_arguments
 from autograder.stubgen import SOLUTIONS
+
+if TYPE_CHECKING:
+    import nbformat
 
 SCHEMA_VERSION = 3
 SOLUTION_CELL_ID = "{topic}_solution"
@@ -117,6 +119,8 @@ def notebook_source(source: str) -> str:
 
 def build_notebook(topic: str, solutions: Path = SOLUTIONS) -> nbformat.NotebookNode:
     """The nbgrader source notebook of one topic."""
+    import nbformat  # here, not at the top: every nbgrader kernel imports this module; nbformat costs ~3 s
+
     source = (Path(solutions) / f"{topic}.py").read_text(encoding="utf-8")
     module_doc = (ast.get_docstring(ast.parse(source)) or "").strip()
     points = task_points(topic)
@@ -157,6 +161,8 @@ def build_notebook(topic: str, solutions: Path = SOLUTIONS) -> nbformat.Notebook
 def build_course(course_dir: Path, topics: list[str], *, course_id: str = "multimodal-interview",
                  cell_timeout: int = 300, solutions: Path = SOLUTIONS) -> list[Path]:
     """Write nbgrader_config.py and source/<topic>/<topic>.ipynb for each topic; returns the paths."""
+    import nbformat
+
     course_dir = Path(course_dir)
     (course_dir / "source").mkdir(parents=True, exist_ok=True)
     config = course_dir / "nbgrader_config.py"
