@@ -51,8 +51,10 @@ def test_xor_task_rejects_bad_arguments():
 
 
 # ----------------------------------------------------------------------------- solutions vs libraries
-@pytest.mark.slow  # tslearn compiles its DTW with numba on first use (~30-60 s on a busy machine)
-def test_dtw_solution_matches_tslearn_paths():
+def test_dtw_solution_matches_tslearn_paths(monkeypatch):
+    # tslearn's DTW is numba code, compiled on first use (~20 s of CPU); run as plain Python, the same code checks
+    # these nine small pairs at once (numba reads the switch when it is first imported: tslearn imports it here)
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
     tslearn_metrics = pytest.importorskip("tslearn.metrics")
     alignment = load_solution("alignment")
     rng = np.random.default_rng(TEST_SEED)
