@@ -270,10 +270,11 @@ def test_zip_with_path_traversal_is_refused(tmp_path):
     assert not (tmp_path.parent.parent / "escaped.py").exists()
 
 
-def test_json_junit_and_gradescope_outputs(tmp_path):
+def test_json_junit_and_gradescope_outputs(tmp_path, cli_device):
     paths = {k: tmp_path / f"out.{k}" for k in ("json", "xml", "gs.json")}
     done = run_cli(str(_solution_copy_as(tmp_path, "py")), "--only", "metrics", "--seed", "3", "--no-sandbox",
-                   "--json", str(paths["json"]), "--junit", str(paths["xml"]), "--gradescope", str(paths["gs.json"]))
+                   "--device", cli_device, "--json", str(paths["json"]), "--junit", str(paths["xml"]),
+                   "--gradescope", str(paths["gs.json"]))
     assert done.returncode == 0, done.stderr
     report = json.loads(paths["json"].read_text())
     assert report["seed"] == 3 and report["earned"] == report["possible"]

@@ -134,11 +134,11 @@ def test_progress_path_is_never_a_folder_or_inside_the_checkout(tmp_path):
         progress.resolve_path(ROOT / "progress.sqlite")
 
 
-def test_scripted_learner_session_is_recorded_exactly(tmp_path):
+def test_scripted_learner_session_is_recorded_exactly(tmp_path, cli_device):
     work = tmp_path / "work"
     shutil.copytree(ROOT / "exercises", work)
     store = tmp_path / "progress.sqlite"
-    args = ("--only", "metrics.accuracy", "--seed", str(TEST_SEED), "--progress", str(store))
+    args = ("--only", "metrics.accuracy", "--seed", str(TEST_SEED), "--device", cli_device, "--progress", str(store))
     assert run_cli(str(work), *args).returncode == 0  # untouched: 0 points
     assert run_cli("hint", "metrics.accuracy", "--progress", str(store)).returncode in (0, 2)
     source = (work / "metrics.py").read_text()

@@ -190,10 +190,10 @@ def test_run_autograder_writes_results_when_it_cannot_grade(tmp_path, bundle):
     assert "metrics.py" in results["output"], "tell the student what to upload"
 
 
-def test_grade_cli_hidden_option_sets_gradescope_visibility(tmp_path):
+def test_grade_cli_hidden_option_sets_gradescope_visibility(tmp_path, cli_device):
     out = tmp_path / "results.json"
     done = run_cli(str(ROOT / "solutions"), "--only", "metrics", "--no-sandbox", "--seed", str(TEST_SEED), "--quiet",
-                   "--gradescope", str(out), "--hidden", "metrics.mae", "--hidden-visibility", "hidden")
+                   "--device", cli_device, "--gradescope", str(out), "--hidden", "metrics.mae", "--hidden-visibility", "hidden")
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     validate_gradescope(results)

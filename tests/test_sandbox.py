@@ -185,12 +185,12 @@ def test_strict_without_sandbox_exits_3():
     assert done.returncode == 3 and "strict" in done.stderr
 
 
-def test_report_names_the_isolation_level(tmp_path):
+def test_report_names_the_isolation_level(tmp_path, cli_device):
     out = tmp_path / "r.json"
     from tests.test_adversarial import BATTERY, prepared
 
     done = run_cli(str(prepared(BATTERY / "21_detect_grader", tmp_path)), "--only", "metrics", "--seed", str(TEST_SEED),
-                   "--isolation", "process", "--json", str(out), timeout=300)
+                   "--device", cli_device, "--isolation", "process", "--json", str(out), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["isolation"].startswith("process") and "Isolation: process" in done.stdout
