@@ -12,11 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SEED = 20261129  # fixed, so CI is reproducible; the grader itself picks a random seed
-# grading runs of the suite record progress here, not in the user's ~/.mmprep (inherited by every subprocess)
 # one thread per process: xdist runs a worker more than the cores, and each starts kernels and graders of its own
 # (with torch's default of a thread per core, 3 workers on 2 cores ran 6+ spinning OpenMP threads)
 for _pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_pool, "1")
+# grading runs of the suite record progress here, not in the user's ~/.mmprep (inherited by every subprocess)
 os.environ.setdefault("MMPREP_PROGRESS", os.path.join(tempfile.mkdtemp(prefix="mmprep-test-progress-"), "progress.sqlite"))
 
 

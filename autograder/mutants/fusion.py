@@ -27,6 +27,10 @@ CONCAT = [
            (CONCAT_FORWARD, "h = torch.relu(self.fc1(torch.cat(features, dim=1)))\n"
                             "        return self.fc2(nn.functional.dropout(h, self.p))"),
            feedback=r"eval mode.*dropout", why="F.dropout without training=self.training: still dropping in eval mode"),
+    mutant("concat-no-feature-check", "ConcatFusion",
+           ("        _check_features(features, self.input_dims)\n        return self.mlp(", "        return self.mlp("),
+           feedback=r"given features of widths 6 and 5: raised \w+, expected ValueError",
+           why="no shape check: widths that do not match input_dims fail deep inside the MLP with torch's own error"),
 ]
 
 CONCAT_VARIANTS = [
@@ -156,6 +160,12 @@ GATED = [
            feedback=r"tanh is missing", why="h_1, h_2 without their tanh"),
     mutant("gated-no-sigmoid", "GatedFusion", (GATE, "g = self.gate(torch.cat([x1, x2], dim=1))"),
            feedback=r"no sigmoid", why="an unbounded gate: no sigmoid"),
+    mutant("gated-accepts-three-modalities", "GatedFusion",
+           ("        if len(self.input_dims) != 2:\n"
+            "            raise ValueError(f\"GatedFusion takes exactly 2 modalities, input_dims has {len(self.input_dims)}\")\n"
+            "        d1, d2 = self.input_dims\n", "        d1, d2 = self.input_dims[:2]\n"),
+           feedback=r"it takes exactly two modalities\): returned normally, expected ValueError",
+           why="a third modality silently dropped: the first two dims are unpacked and the rest ignored"),
     mutant("gated-gate-reads-reversed", "GatedFusion", (GATE, "g = torch.sigmoid(self.gate(torch.cat([x2, x1], dim=1)))"),
            feedback=r"reads \[x_2; x_1\]", why="the gate's input concatenated in the other order"),
 ]
@@ -194,6 +204,12 @@ CLASSIFIER = [
            ("return self.fusion(image_features, h_n[-1])",
             "return self.fusion(nn.functional.dropout(image_features, 0.2), h_n[-1])"),
            feedback=r"eval mode", why="F.dropout without training=self.training: random logits in eval mode"),
+    mutant("classifier-unknown-fusion-falls-back", "ImageTextClassifier",
+           ("        if fusion not in FUSIONS:\n"
+            "            raise ValueError(f\"fusion must be one of {sorted(FUSIONS)}, got {fusion!r}\")\n", ""),
+           ("self.fusion = FUSIONS[fusion](", "self.fusion = FUSIONS.get(fusion, ConcatFusion)("),
+           feedback=r"ImageTextClassifier\(fusion='sum'\): returned normally, expected ValueError",
+           why="an unknown fusion name silently becomes concat fusion (the argument ignored)"),
 ]
 
 CLASSIFIER_VARIANTS = [
