@@ -11,9 +11,10 @@ Every grading call is recorded in your progress file (autograder.progress), as o
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
-from autograder.grading import Report, grade, parse_topics
+from autograder.grading import Report, grade, parse_topics, tasks_of
 from autograder.report import render_table
 
 
@@ -23,12 +24,21 @@ def _record(report: Report, submission: Path) -> None:
     record_progress(report, submission)
 
 
-def grade_topic(topic: str, submission: str | Path | None = None, **options) -> Report:
-    """Grade one topic of `submission` (default: exercises/) in the sandbox and print the table."""
+def grade_topic(topic: str, submission: str | Path | None = None, **options) -> Report | None:
+    """Grade one topic of `submission` (default: exercises/) in the sandbox and print the table.
+
+    Returns the report (None when every task is still the untouched stub: nothing to grade yet).
+    """
     from autograder.stubgen import EXERCISES
 
     folder = Path(submission) if submission else EXERCISES
-    report = grade(folder, parse_topics(topic), **options)
+    topics = parse_topics(topic)
+    if folder.is_dir() and all(untouched_tasks(folder, t, tasks_of(t)) == set(tasks_of(t)) for t in topics):
+        first = f"{topics[0]}.{tasks_of(topics[0])[0]}"
+        print(f"{topic}: not implemented yet — every task in {', '.join(f'{folder.name}/{t}.py' for t in topics)} "
+              f"is still the stub; start with check({first!r}) (stuck? hint({first!r}))")
+        return None
+    report = grade(folder, topics, **options)
     print(render_table(report))
     _record(report, folder)
     return report
@@ -43,20 +53,25 @@ def _definition(source: str, name: str) -> str | None:
     return None
 
 
-def untouched(folder: Path, topic: str, task: str) -> bool:
-    """True when the task's code in `folder` is still exactly the generated stub (every check would say
-    "not implemented yet"), so a lesson can answer at once without starting the grader."""
+def untouched_tasks(folder: Path, topic: str, tasks: Iterable[str]) -> set[str]:
+    """The tasks among `tasks` whose code in `folder` is still exactly the generated stub (every check would
+    say "not implemented yet"), so a lesson can answer at once without starting the grader."""
     from autograder import stubgen
 
     exercise, solution = folder / f"{topic}.py", stubgen.SOLUTIONS / f"{topic}.py"
     if not exercise.exists() or not solution.exists():
-        return False
+        return set()
     try:
         stub = stubgen.make_stub(solution.read_text(encoding="utf-8"), topic)
-        mine = _definition(exercise.read_text(encoding="utf-8"), task)
+        mine = exercise.read_text(encoding="utf-8")
+        return {t for t in tasks if (code := _definition(mine, t)) is not None and code == _definition(stub, t)}
     except (SyntaxError, ValueError):
-        return False
-    return mine is not None and mine == _definition(stub, task)
+        return set()
+
+
+def untouched(folder: Path, topic: str, task: str) -> bool:
+    """True when `task` in `folder` is still exactly the generated stub (see untouched_tasks)."""
+    return task in untouched_tasks(folder, topic, [task])
 
 
 def check(spec: str, submission: str | Path | None = None, **options) -> Report | None:

@@ -10,7 +10,7 @@ import pytest
 
 from autograder import hints, progress
 from autograder.grading import available_topics, parse_selection, tasks_of
-from autograder.notebook import check, untouched
+from autograder.notebook import check, grade_topic, untouched
 from tests.conftest import ROOT, TEST_SEED, run_cli
 
 CORRECT_ACCURACY = "    a, b = _check_pair(y_true, y_pred)\n    return float(np.mean(a == b))\n"
@@ -193,6 +193,22 @@ def test_check_answers_at_once_for_an_untouched_task(capsys):
     assert untouched(ROOT / "exercises", "fusion", "GatedFusion")
     assert check("fusion.GatedFusion") is None
     assert "fusion.GatedFusion: not implemented yet" in capsys.readouterr().out
+
+
+def test_grade_topic_answers_at_once_while_every_task_is_the_stub(tmp_path, capsys):
+    assert grade_topic("fusion") is None
+    out = capsys.readouterr().out
+    assert "fusion: not implemented yet" in out and "check('fusion.ConcatFusion')" in out, out
+    work = tmp_path / "work"  # one task written: the topic is graded, the stubs score 0
+    work.mkdir()
+    stub = (ROOT / "exercises" / "metrics.py").read_text()
+    start = stub.index("def mae(")
+    end = stub.index("\ndef ", start + 1)
+    (work / "metrics.py").write_text(stub[:start] + "def mae(y_true, y_pred):\n    return 0.0\n\n" + stub[end:])
+    assert not untouched(work, "metrics", "mae") and untouched(work, "metrics", "mse")
+    report = grade_topic("metrics", work, seed=TEST_SEED, device="cpu")
+    assert report is not None and {c.task for c in report.checks} == set(tasks_of("metrics")) and report.earned == 0
+    assert "Isolation:" in capsys.readouterr().out
 
 
 def test_check_grades_one_task_in_the_sandbox(tmp_path, capsys):
