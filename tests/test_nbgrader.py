@@ -24,13 +24,12 @@ import pytest
 
 from autograder.nbgrader_course import (
     SCHEMA_VERSION,
-    build_course,
     build_notebook,
     notebook_source,
     run_task_in_kernel,
     task_points,
 )
-from autograder.nbgrader_grade import nbgrader_env, open_gradebook, run_nbgrader
+from autograder.nbgrader_grade import nbgrader_env, open_gradebook
 from tests.conftest import ROOT, TEST_SEED, run_cli
 
 TOPIC = "metrics"
@@ -97,7 +96,8 @@ def test_run_task_in_kernel_scores_a_namespace():
 
 # ----------------------------------------------------------------------------- the real nbgrader pipeline
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**nbgrader_env(), "AUTOGRADER_SEED": str(TEST_SEED)}
+    # as from venv/bin/python, not activated: nbgrader_env() must put this Python's bin/ (alembic) on PATH
+    env = {**nbgrader_env({**os.environ, "PATH": BARE_PATH}), "AUTOGRADER_SEED": str(TEST_SEED)}
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
                           env=env, timeout=900)
     assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{(done.stdout + done.stderr)[-3000:]}"
@@ -119,6 +119,12 @@ def course(tmp_path_factory):
     config.write_text(config.read_text() + "\n# the test's hanging student: a short limit for every cell but the setup\n"
                       f"c.Execute.timeout_func = lambda cell: {SETUP_TIMEOUT} if 'prepare_kernel(' in cell.source "
                       f"else {CELL_TIMEOUT}\n")
+    with pytest.MonkeyPatch.context() as env:  # the gradebook is new: created here, from a PATH without alembic
+        env.setenv("PATH", BARE_PATH)
+        with open_gradebook(course) as gradebook:
+            for student in ANSWERS:
+                gradebook.add_student(student)
+        assert os.environ["PATH"] == BARE_PATH, "open_gradebook leaves the caller's PATH as it was"
     nbgrader(course, "generate_assignment", TOPIC, "--force")
     released = course / "release" / TOPIC / f"{TOPIC}.ipynb"
     for student, answer in ANSWERS.items():
@@ -190,17 +196,16 @@ def test_sandbox_grades_the_same_submissions_honestly(course, nbgrader_scores, s
 
 
 @pytest.mark.slow
-def test_a_new_gradebook_needs_no_activated_environment(tmp_path, monkeypatch):
-    """nbgrader runs `alembic` from PATH when it creates a gradebook; this Python's bin/ need not be on PATH."""
+@pytest.mark.xdist_group("nbgrader")
+def test_a_new_gradebook_needs_no_activated_environment(course):
+    """nbgrader runs `alembic` from PATH when it creates a gradebook; this Python's bin/ need not be on PATH.
+
+    The course fixture creates its gradebook in this process with PATH=BARE_PATH (open_gradebook), and runs
+    every nbgrader command from that PATH too (nbgrader_env)."""
     if shutil.which("alembic", path=BARE_PATH):
         pytest.skip(f"alembic is on {BARE_PATH} itself: nothing to show")
-    build_course(tmp_path, [])  # nbgrader_config.py only
-    monkeypatch.setenv("PATH", BARE_PATH)
-    run_nbgrader(tmp_path, "db", "student", "add", "ada")  # a subprocess creates the gradebook
-    with open_gradebook(tmp_path) as gb:
-        assert [s.id for s in gb.students] == ["ada"]
-    (tmp_path / "gradebook.db").unlink()
-    open_gradebook(tmp_path).close()  # this process creates it
-    with contextlib.closing(sqlite3.connect(tmp_path / "gradebook.db")) as db:
+    found = shutil.which("alembic", path=nbgrader_env({"PATH": BARE_PATH})["PATH"])
+    assert found, f"nbgrader's subprocesses find no alembic on {BARE_PATH} and this Python's script folders"
+    with contextlib.closing(sqlite3.connect(course / "gradebook.db")) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall(), "alembic's version was not recorded"
-    assert os.environ["PATH"] == BARE_PATH, "the caller's PATH is left as it was"
+        assert sorted(row[0] for row in db.execute("SELECT id FROM student")) == sorted(ANSWERS)
