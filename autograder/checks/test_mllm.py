@@ -653,6 +653,58 @@ def statistics(test, predicted) -> dict:
     return stats
 
 
+# A short run watched step by step (probes.mllm.watch_training), before the graded full run: a slip in the loop
+# (images not paired with their questions, a stage that does not unfreeze, gradients piling up) is named here.
+SHORT = {"images": 40, "steps": 6, "stage1_steps": 3, "batch_size": 8}
+PARTS = ("vision_encoder", "connector", "language_model")
+
+
+@task("train_tiny_vlm", points=2, timeout=120)
+def test_training_steps_pair_stage_and_zero_grad(student, grading_seed):
+    seed = grading_seed % 100_000
+    train = make_vqa(SHORT["images"], seed)
+    steps, stage1, batch = SHORT["steps"], SHORT["stage1_steps"], SHORT["batch_size"]
+    got = student.probe(P + "watch_training", seed, train.images, train.image_index, train.questions, train.answers,
+                        steps, stage1, batch, TRAIN["lr"], returns=Dict({
+                            "losses": Array((steps,), "float"), "step_rows": Array((None,), "int"),
+                            "step_unpaired": Array((None,), "int"),
+                            "step_cosine": Array((None,), "float", finite=False),
+                            "step_grad_ratio": Array((None,), "float", finite=False),
+                            "step_updated": List(List(Str())), "step_updated_count": Array((None,), "int"),
+                            "part_sizes": Dict({part: Int() for part in PARTS}), "models": Int(),
+                            "first_unpaired": List(Str())}))
+    call = f"train_tiny_vlm(steps={steps}, stage1_steps={stage1}, batch_size={batch})"
+    taken = len(got["step_rows"])
+    if taken != steps:
+        raise AssertionError(f"{call} took {taken} torch.optim optimizer steps, expected {steps} (one per batch; "
+                             "train with torch.optim.AdamW)")
+    if got["models"] != 1:
+        raise AssertionError(f"{call} ran {got['models']} TinyVLMs; build one and train it through both stages")
+    for step, (rows, unpaired) in enumerate(zip(got["step_rows"], got["step_unpaired"]), start=1):
+        if rows != batch:
+            raise AssertionError(f"{call}: step {step} fed the model {rows} rows, expected batch_size={batch}")
+        if unpaired:
+            at, question, image = got["first_unpaired"]
+            raise AssertionError(f"{call}: {unpaired} of the {rows} rows of step {step} fed an image that is not "
+                                 f"their question's (step {at}: {question!r} came with training image {image}): each "
+                                 "question goes with ITS image, images[image_index[picked]]")
+    sizes = got["part_sizes"]
+    for step, (parts, count) in enumerate(zip(got["step_updated"], got["step_updated_count"]), start=1):
+        stage, trained_parts = (1, ["connector"]) if step <= stage1 else (2, ["connector", "language_model"])
+        wanted = sum(sizes[part] for part in trained_parts)
+        if parts != trained_parts or count != wanted:
+            raise AssertionError(f"{call}: optimizer step {step} (stage {stage}) updated {count} parameters "
+                                 f"({', '.join(parts) or 'none'}), expected all {wanted} of the "
+                                 f"{' and the '.join(trained_parts)}: stage {stage} is freeze_for_stage(model, "
+                                 f"{stage}) and an AdamW over the parameters that then require grad")
+    fresh = (got["step_cosine"] > 1 - 1e-4) & (got["step_grad_ratio"] < 1 + 1e-4)
+    if not fresh.all():
+        step = int(np.argmin(fresh))
+        raise AssertionError(f"{call}: at optimizer step {step + 1} the gradients are not the ones backward() computed "
+                             f"for that step's batch (cosine {got['step_cosine'][step]:.3f}, norm ratio "
+                             f"{got['step_grad_ratio'][step]:.2f}): zero the gradients once per step, before backward()")
+
+
 @task("train_tiny_vlm", points=3, timeout=300)
 def test_training_reaches_accuracy_target(student, grading_seed):
     test, got = trained(student, grading_seed)

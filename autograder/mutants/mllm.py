@@ -10,6 +10,7 @@ CAUSAL = "        allowed = (key_at <= query_at).unsqueeze(0) & attention_mask.b
 CACHED_CALL = """                logits, cache = model(new_embed, attention_mask=mask, position_ids=new_position,
                                       past_key_values=cache, use_cache=True)"""
 TRAIN_CALL = "            out = model(images[image_index[picked].to(device)], ids[:, :width], mask[:, :width])"
+OPTIMIZER_LINE = "        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]"
 
 MUTANTS = [
     # ------------------------------------------------------------------ PatchEmbedding
@@ -222,13 +223,19 @@ MUTANTS = [
     mutant("train-images-not-paired", "train_tiny_vlm",
            (TRAIN_CALL, TRAIN_CALL.replace("images[image_index[picked].to(device)]",
                                            "images[torch.randint(len(images), (len(picked),), generator=gen).to(device)]")),
-           feedback=r"accuracy", why="draws the batch's images independently of its questions"),
+           feedback=r"not their question's", why="draws the batch's images independently of its questions"),
     mutant("train-stage2-never-unfreezes", "train_tiny_vlm",
            ("        freeze_for_stage(model, stage)\n", "        freeze_for_stage(model, 1)\n"),
-           feedback=r"accuracy|loss did not fall", why="stays in stage 1: only the connector ever trains"),
+           feedback=r"\(stage 2\) updated", why="stays in stage 1: only the connector ever trains"),
+    mutant("train-skips-stage-one", "train_tiny_vlm",
+           ("        freeze_for_stage(model, stage)\n", "        freeze_for_stage(model, 2)\n"),
+           feedback=r"\(stage 1\) updated", why="trains the language model from the first step (no connector warm-up)"),
+    mutant("train-stage2-keeps-stage1-optimizer", "train_tiny_vlm",
+           (OPTIMIZER_LINE, OPTIMIZER_LINE.replace("optimizer = ", "optimizer = optimizer if stage == 2 else ")),
+           feedback=r"\(stage 2\) updated", why="keeps stage 1's AdamW, which holds only the connector"),
     mutant("train-no-zero-grad", "train_tiny_vlm",
            ("            optimizer.zero_grad(set_to_none=True)\n", ""),
-           feedback=r"accuracy|loss did not fall", why="gradients accumulate across steps"),
+           feedback=r"gradients are not the ones backward\(\) computed", why="gradients accumulate across steps"),
 ]
 
 VARIANTS = [
@@ -276,4 +283,12 @@ VARIANTS = [
             ("                                 max_new_tokens, EOS_ID, use_cache=True)",
              "                                 max_new_tokens, EOS_ID, use_cache=False)"),
             why="uncached decoding returns the same tokens"),
+    variant("train-zero-grad-first-all-parameters", "train_tiny_vlm",
+            ("            picked = torch.randint(len(questions)",
+             "            optimizer.zero_grad()\n            picked = torch.randint(len(questions)"),
+            ("            optimizer.zero_grad(set_to_none=True)\n", ""),
+            (OPTIMIZER_LINE, OPTIMIZER_LINE.replace("[p for p in model.parameters() if p.requires_grad]",
+                                                    "model.parameters()")),
+            why="zeroes the gradients before the forward, and hands AdamW every parameter (frozen ones get no "
+                "gradient, so AdamW skips them)"),
 ]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from autograder.probes import one_cpu_thread
+from autograder.probes.training import GradientWatch
 from mmprep.data.vqa import EOS_ID, IMAGE_ID, PAD_ID, VOCAB, decode, encode
 
 
@@ -411,3 +412,89 @@ def train_and_answer(module, seed: int, train_images, image_index, questions, an
         shuffled = _first_answer_words(model, test_images[np.asarray(shuffle)], list(test_questions), device)
     return {"losses": _np(losses), "predicted": predicted, "shuffled": shuffled, "seconds": float(seconds),
             "cpu_seconds": float(cpu_seconds)}
+
+
+class _VLMTrainingRecorder:
+    """Watches train_tiny_vlm from outside: each TinyVLM forward (does every row feed its question's own image?)
+    and each optimizer step (`GradientWatch`: fresh gradients, the parameters updated)."""
+
+    def __init__(self, module, images, image_index, questions, answers_):
+        images = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
+        rows: dict[bytes, int] = {}
+        canonical = [rows.setdefault(row.tobytes(), i) for i, row in enumerate(images)]  # identical images: one id
+        self.image_rows = rows
+        # "<image> question answer <eos>", as the given build_prompts writes each training row
+        self.pairs = {(canonical[int(i)], self._words(np.array([IMAGE_ID, *encode(q), *encode(a), EOS_ID])))
+                      for i, q, a in zip(image_index, questions, answers_)}
+        self.vlm_class = module.TinyVLM
+        self.watch: GradientWatch | None = None
+        self.models: set[int] = set()  # ids of the TinyVLMs that ran a forward
+        self.pending = {"rows": 0, "unpaired": 0}
+        self.first_unpaired: list = []
+        original = self.original_forward = module.TinyVLM.forward
+        recorder = self
+
+        def forward(model, images, input_ids, *args, **kwargs):
+            recorder._saw(model, images, input_ids)
+            return original(model, images, input_ids, *args, **kwargs)
+
+        module.TinyVLM.forward = forward
+        self.module = module
+
+    @staticmethod
+    def _words(ids: np.ndarray) -> bytes:
+        """A prompt's tokens without padding (left or right)."""
+        return ids[ids != PAD_ID].tobytes()
+
+    def _saw(self, model, images, input_ids) -> None:
+        self.models.add(id(model))
+        if self.watch is None:
+            self.watch = GradientWatch(model, on_step=self._step)
+        if model is not self.watch.model:
+            return
+        self.watch.hook_trainable()  # stage 2 unfreezes parameters
+        x, ids = _np(images, np.float32), _np(input_ids, np.int64)
+        for row, prompt in zip(x, ids):
+            image = self.image_rows.get(np.ascontiguousarray(row).tobytes(), -1)
+            if (image, self._words(prompt)) not in self.pairs:
+                self.pending["unpaired"] += 1
+                if not self.first_unpaired:
+                    self.first_unpaired = [len(self.watch.steps) + 1, decode(prompt.tolist()), image]
+        self.pending["rows"] += len(x)
+
+    def _step(self) -> dict:
+        step, self.pending = self.pending, {"rows": 0, "unpaired": 0}
+        return step
+
+    def close(self) -> None:
+        self.module.TinyVLM.forward = self.original_forward
+        if self.watch is not None:
+            self.watch.close()
+
+    def report(self) -> dict:
+        steps = self.watch.steps if self.watch is not None else []
+        part = lambda name: name.split(".")[0]  # noqa: E731 - vision_encoder, connector, language_model
+        names = list(self.watch.names.values()) if self.watch is not None else []
+        return {"step_rows": _np([s["rows"] for s in steps], np.int64),
+                "step_unpaired": _np([s["unpaired"] for s in steps], np.int64),
+                "step_cosine": _np([s["cosine"] for s in steps]), "step_grad_ratio": _np([s["ratio"] for s in steps]),
+                "step_updated": [sorted({part(n) for n in s["updated"]}) for s in steps],
+                "step_updated_count": _np([len(s["updated"]) for s in steps], np.int64),
+                "part_sizes": {p: sum(part(n) == p for n in names) for p in ("vision_encoder", "connector",
+                                                                             "language_model")},
+                "models": len(self.models), "first_unpaired": [str(v) for v in self.first_unpaired]}
+
+
+def watch_training(module, seed: int, train_images, image_index, questions, answers_, steps: int, stage1_steps: int,
+                   batch_size: int, lr: float, *, device: str):
+    """A short train_tiny_vlm run watched step by step (`_VLMTrainingRecorder`), with the parameter names of
+    each part of a fresh TinyVLM, so the grader can tell a stage's updates from the next."""
+    recorder = _VLMTrainingRecorder(module, train_images, image_index, questions, answers_)
+    try:
+        with one_cpu_thread():
+            _, losses = module.train_tiny_vlm(train_images, image_index, list(questions), list(answers_), steps=steps,
+                                              stage1_steps=stage1_steps, batch_size=batch_size, lr=lr, seed=seed,
+                                              device=device)
+    finally:
+        recorder.close()
+    return {"losses": _np(losses), **recorder.report()}

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.probes import one_cpu_thread
+from autograder.probes.training import GradientWatch
 from mmprep.data.shapes import make_shapes
 from mmprep.text import WordTokenizer
 
@@ -373,10 +373,9 @@ class _TrainingRecorder:
     """Watches a learner's training loop from outside, through hooks on the model and on every torch optimizer.
 
     Per optimizer step: which training images and captions the encoders saw (rows of the arrays handed to
-    `train_dual_encoder`, -1 for anything else), whether the gradients the step found are the ones backward
-    computed since the previous step (cosine and norm ratio: 1 and 1 unless gradients pile up for want of
-    zero_grad; clipping only lowers the ratio), the temperature, and for the first `keep` steps the raw
-    tower outputs, so the check can recompute the step's CLIP loss.
+    `train_dual_encoder`, -1 for anything else), whether its gradients are fresh (`GradientWatch`), the
+    temperature, and for the first `keep` steps the raw tower outputs, so the check can recompute the step's
+    CLIP loss.
     """
 
     def __init__(self, module, model, images, tokens, keep: int, pad_id: int = 0):
@@ -388,17 +387,11 @@ class _TrainingRecorder:
         self.canonical = []  # per caption: the first caption with the same words (captions repeat)
         for i, words in enumerate(self._words(np.asarray(tokens, dtype=np.int64))):
             self.canonical.append(self.caption_rows.setdefault(words, i))
-        self.names = {id(p): name for name, p in model.named_parameters()}
-        self.incoming: dict[int, torch.Tensor] = {}
         self.pending = {"images": [], "captions": [], "image_out": [], "text_out": []}
-        self.steps: list[dict] = []
-        self.not_optimised: set[str] = set()
-        self.handles = [
-            image_encoder.register_forward_hook(self._saw_images),
-            text_encoder.register_forward_hook(self._saw_tokens),
-            register_optimizer_step_pre_hook(self._before_step),
-            *(p.register_hook(self._incoming_hook(p)) for p in model.parameters()),
-        ]
+        self.watch = GradientWatch(model, on_step=self._step)
+        self.steps = self.watch.steps
+        self.handles = [image_encoder.register_forward_hook(self._saw_images),
+                        text_encoder.register_forward_hook(self._saw_tokens)]
 
     def _words(self, tokens: np.ndarray) -> list[bytes]:
         """Each row up to its last word: trailing padding does not matter."""
@@ -417,36 +410,17 @@ class _TrainingRecorder:
         if len(self.steps) < self.keep:
             self.pending["text_out"].append(_numpy(output, np.float64))
 
-    def _incoming_hook(self, param):
-        def hook(grad):
-            key = id(param)
-            g = grad.detach().clone()
-            self.incoming[key] = g if key not in self.incoming else self.incoming[key] + g
-        return hook
-
-    def _before_step(self, optimizer, _args, _kwargs):
-        optimised = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        params = list(self.model.parameters())
-        self.not_optimised |= {self.names[id(p)] for p in params if id(p) not in optimised}
-        found = [p.grad.detach().double().flatten() if p.grad is not None else torch.zeros(p.numel(), dtype=torch.float64,
-                 device=p.device) for p in params]
-        computed = [self.incoming[id(p)].double().flatten() if id(p) in self.incoming else
-                    torch.zeros(p.numel(), dtype=torch.float64, device=p.device) for p in params]
-        found, computed = torch.cat(found), torch.cat(computed)
-        norms = float(found.norm()), float(computed.norm())
-        cosine = float(found @ computed) / (norms[0] * norms[1]) if min(norms) > 0 else 0.0
-        ratio = norms[0] / norms[1] if norms[1] > 0 else (1.0 if norms[0] == 0 else float("inf"))
+    def _step(self) -> dict:
         with torch.no_grad():
             scale = float(self.model.scale()) if callable(getattr(self.model, "scale", None)) else float("nan")
-        step = {"images": self.pending["images"], "captions": self.pending["captions"], "cosine": cosine,
-                "ratio": ratio, "scale": scale}
+        step = {"images": self.pending["images"], "captions": self.pending["captions"], "scale": scale}
         if len(self.steps) < self.keep:
             step["image_out"], step["text_out"] = self.pending["image_out"], self.pending["text_out"]
-        self.steps.append(step)
-        self.incoming = {}
         self.pending = {"images": [], "captions": [], "image_out": [], "text_out": []}
+        return step
 
     def close(self) -> None:
+        self.watch.close()
         for handle in self.handles:
             handle.remove()
 
@@ -468,7 +442,7 @@ class _TrainingRecorder:
             "step_scale": np.array([s["scale"] for s in self.steps]),
             "first_rows": np.array([sum(len(o) for o in s["image_out"]) for s in kept], dtype=np.int64),
             "first_image_out": stacked("image_out"), "first_text_out": stacked("text_out"),
-            "not_optimised": sorted(self.not_optimised),
+            "not_optimised": sorted(self.watch.not_optimised),
             "caption_canonical": np.array(list(self.canonical), dtype=np.int64),
         }
 
