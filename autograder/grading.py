@@ -174,20 +174,31 @@ class _Collector:
 
 def check_arguments(topics: list[str], submission: Path, *, seed: int, device: str, sandbox: bool = False,
                     isolation: str = "auto") -> list[str]:
-    """pytest's command line for the graded checks of `topics` on the submission folder `submission`."""
+    """pytest's command line for the graded checks of `topics` on the submission folder `submission`.
+
+    Run it as `pytest.main(args, plugins=check_plugins(...))`: the grader's plugin goes in as a module object, not
+    `-p autograder.plugin`, which would scan every package's entry points for that name (~25 ms a run).
+    """
     return [
         *(str(CHECKS_DIR / f"test_{t}.py") for t in topics),
         "-c", str(CHECKS_DIR / "grading.ini"), "--rootdir", str(CHECKS_DIR),
-        # only the plugins named here: an installed one (xdist's addopts, randomly's reordering, benchmark) has no say
+        # only the grader's plugin: an installed one (xdist's addopts, randomly's reordering, benchmark) has no say
         # in grading, and scanning every package's entry points cost ~0.1 s per in-process grading run
         "--disable-plugin-autoload",
-        "-p", "autograder.plugin", "-p", "no:cacheprovider",
+        "-p", "no:cacheprovider",
         # its session-end gc.collect() x5 costs ~1 s in a process holding torch: repeated in-process grading
         # (the mutant catalogue, nbgrader's cells) paid it every time; it only reports exceptions raised in __del__
         "-p", "no:unraisableexception",
         "--submission", str(submission), "--device", device, "--seed", str(seed),
         "--sandbox" if sandbox else "--no-sandbox", "--isolation", isolation,
     ]
+
+
+def check_plugins(*extra: object) -> list[object]:
+    """The plugins of a grading run (see check_arguments): the grader's own, then `extra`."""
+    from autograder import plugin
+
+    return [plugin, *extra]
 
 
 def grade(
@@ -242,7 +253,7 @@ def grade(
             args += ["--junitxml", str(Path(junit).resolve())]
         # pytest's own terminal output is replaced by our report; keep the grader's stdout clean
         with contextlib.redirect_stdout(io.StringIO()), _quiet_fd(1):
-            code = pytest.main(args, plugins=[collector])
+            code = pytest.main(args, plugins=check_plugins(collector))
     handle = collector.student()
     if handle is not None:
         level = handle.isolation

@@ -31,7 +31,7 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.grading import check_arguments
+from autograder.grading import check_arguments, check_plugins
 from autograder.stubgen import SOLUTIONS
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def task_points(topic: str) -> dict[str, float]:
     recorder = _TaskRecorder()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = pytest.main(_pytest_args(topic, Path(tempfile.gettempdir()), seed=0) + ["--collect-only", "-q"],
-                           plugins=[recorder])
+                           plugins=check_plugins(recorder))
     if code != 0 or not recorder.points:
         raise ValueError(f"topic {topic!r}: could not collect its checks (pytest exit {int(code)})")
     return recorder.points
@@ -243,7 +243,7 @@ def run_task_in_kernel(namespace: dict, topic: str, task: str, *, seed: int | No
             " if not k.startswith('__')})\n")
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
                 _quiet_fds():
-            code = pytest.main(_pytest_args(topic, Path(tmp), seed) + ["-p", "no:terminal"], plugins=[run])
+            code = pytest.main(_pytest_args(topic, Path(tmp), seed) + ["-p", "no:terminal"], plugins=check_plugins(run))
     if run.interrupted:
         raise AssertionError(f"{task}: interrupted (the cell ran past its time limit); 0 points")
     if not run.results:

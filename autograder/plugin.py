@@ -127,7 +127,7 @@ def student(request, _student_session, check_seed):
 def task_of(item) -> tuple[str, str, float]:
     """(topic, task id, points) of a check; topic from the file name test_<topic>.py."""
     marker = item.get_closest_marker("task")
-    topic = Path(str(item.fspath)).stem.removeprefix("test_")
+    topic = Path(item.path).stem.removeprefix("test_")
     if marker is None:
         return topic, "(ungraded)", 0.0
     task = marker.args[0] if marker.args else marker.kwargs["id"]
