@@ -16,8 +16,10 @@ in parallel, and prints a table; `tests/test_mutants.py` fails the suite when an
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -192,9 +194,14 @@ def _grade_in_worker(args: tuple[str, str, int, str, bool]) -> Outcome:
 
 
 def _one_thread() -> None:
-    import torch
+    """One compute thread in this process (the pool's processes share the cores; one each is fastest here).
 
-    torch.set_num_threads(1)  # the pool's processes share the cores; one thread each is fastest here
+    torch is not imported for it: a metrics-only selection never needs torch, whose import costs seconds.
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"  # read by torch's OpenMP runtime when torch is first imported
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def grade_catalogue(selection: list[tuple[str, Entry]], *, seed: int = MUTANT_SEED, device: str = "cpu",
