@@ -10,6 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder.grading import tasks_of
+from autograder.site import LESSON_TOPICS
+
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("*.ipynb"))
 CELL_TIMEOUT_S = 240  # a bound per cell; whole lessons take well under a minute on 2 cores
 # the reprs a plotting call leaves as a cell's value: end the cell with plt.show() or `;`
@@ -26,6 +29,21 @@ def test_lesson_is_valid_and_committed_without_outputs(path):
     nbformat.validate(nb)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing (nbstripout)"
+
+
+@pytest.mark.parametrize("number", sorted(LESSON_TOPICS))
+def test_lesson_has_a_check_cell_per_task_and_grades_its_topics(number):
+    """The learner's loop in a lesson: `check("topic.task")` after the section that teaches each task, and a
+    closing `grade_topic` cell per topic (autograder/site.py's LESSON_TOPICS says which lesson teaches what)."""
+    path = next(p for p in LESSONS if p.name.startswith(f"{number}_"))
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    checked = re.findall(r'^check\("([\w.]+)"\)', code, re.MULTILINE)
+    expected = [f"{topic}.{task}" for topic in LESSON_TOPICS[number] for task in tasks_of(topic)]
+    assert sorted(checked) == sorted(expected), (f"{path.name}: check cells for {sorted(set(checked) - set(expected))} "
+                                                 f"that are no task; tasks without one: {sorted(set(expected) - set(checked))}")
+    for spec in checked:
+        assert f'stuck? hint("{spec}")' in code, f"{path.name}: the check cell of {spec} does not point at its hint"
+    assert re.findall(r'grade_topic\("(\w+)"\)', code) == LESSON_TOPICS[number], f"{path.name}: grade_topic cells"
 
 
 @pytest.mark.notebook
