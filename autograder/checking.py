@@ -78,6 +78,17 @@ def probe_raises(student, probe: str, *args, case: str, errors=("ValueError",), 
     raise AssertionError(f"{what} on {case}: returned normally, expected {' or '.join(errors)}")
 
 
+def gradients_fresh(cosine: np.ndarray, ratio: np.ndarray, what: str) -> None:
+    """Every optimizer step found the gradients backward() computed for its own batch (probes.training.GradientWatch:
+    cosine 1 and norm ratio 1; clipping only lowers the ratio); else name the first step where they piled up."""
+    fresh = (cosine > 1 - 1e-4) & (ratio < 1 + 1e-4)
+    if not fresh.all():
+        step = int(np.argmin(fresh))
+        raise AssertionError(f"{what}: at optimizer step {step + 1} the gradients are not the ones backward() computed "
+                             f"for that step's batch (cosine {cosine[step]:.3f}, norm ratio {ratio[step]:.2f}): zero "
+                             "the gradients once per step, before backward()")
+
+
 def _show(x: np.ndarray, limit: int = 6) -> str:
     x = np.asarray(x)
     if x.ndim == 0:
