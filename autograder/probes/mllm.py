@@ -426,7 +426,6 @@ class _VLMTrainingRecorder:
         # "<image> question answer <eos>", as the given build_prompts writes each training row
         self.pairs = {(canonical[int(i)], self._words(np.array([IMAGE_ID, *encode(q), *encode(a), EOS_ID])))
                       for i, q, a in zip(image_index, questions, answers_)}
-        self.vlm_class = module.TinyVLM
         self.watch: GradientWatch | None = None
         self.models: set[int] = set()  # ids of the TinyVLMs that ran a forward
         self.pending = {"rows": 0, "unpaired": 0}
@@ -487,8 +486,9 @@ class _VLMTrainingRecorder:
 
 def watch_training(module, seed: int, train_images, image_index, questions, answers_, steps: int, stage1_steps: int,
                    batch_size: int, lr: float, *, device: str):
-    """A short train_tiny_vlm run watched step by step (`_VLMTrainingRecorder`), with the parameter names of
-    each part of a fresh TinyVLM, so the grader can tell a stage's updates from the next."""
+    """A short train_tiny_vlm run watched step by step (`_VLMTrainingRecorder`): per optimizer step, the rows fed
+    and how many were unpaired, gradient freshness, and which parts (and how many parameters) were updated, with each
+    part's parameter count, so the grader can tell stage 1's updates from stage 2's."""
     recorder = _VLMTrainingRecorder(module, train_images, image_index, questions, answers_)
     try:
         with one_cpu_thread():
