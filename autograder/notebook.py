@@ -33,8 +33,9 @@ def grade_topic(topic: str, submission: str | Path | None = None, **options) -> 
 
     folder = Path(submission) if submission else EXERCISES
     topics = parse_topics(topic)
-    if folder.is_dir() and all(untouched_tasks(folder, t, tasks_of(t)) == set(tasks_of(t)) for t in topics):
-        first = f"{topics[0]}.{tasks_of(topics[0])[0]}"
+    tasks = {t: tasks_of(t) for t in topics}
+    if folder.is_dir() and all(untouched_tasks(folder, t, names) == set(names) for t, names in tasks.items()):
+        first = f"{topics[0]}.{tasks[topics[0]][0]}"
         print(f"{topic}: not implemented yet — every task in {', '.join(f'{folder.name}/{t}.py' for t in topics)} "
               f"is still the stub; start with check({first!r}) (stuck? hint({first!r}))")
         return None
